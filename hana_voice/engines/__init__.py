@@ -1,0 +1,1 @@
+"""Speech engines: small Protocols, one adapter module per blocking engine, and the runner."""

@@ -1,0 +1,300 @@
+"""One typed, frozen settings object, read from the environment once.
+
+Every variable of the deployment guide is here with the guide's default, plus the service's
+own. ``Settings.from_env`` validates each value and raises :class:`SettingsError` naming the
+variable, the problem and what is accepted; the entry points turn that into one line on
+stderr and exit status 2. Secret values are never echoed in any message.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+from hana_voice.errors import SettingsError
+
+#: The example secret printed in the deployment guide; anybody can read it, so it is refused.
+GUIDE_EXAMPLE_SECRET = "hana_voice_shared_secret_2024_secure_key"
+MIN_SECRET_LENGTH = 32
+GENERATE_HINT = "generate one with: openssl rand -base64 32"
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+SAMPLE_RATES = (8000, 16000, 22050, 24000, 44100, 48000)
+AUDIO_FORMATS = ("wav", "pcm_s16le", "mulaw")
+TTS_ENGINES = ("auto", "espeak", "xtts")
+TTS_DEVICES = ("auto", "cpu", "cuda")
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+DEFAULT_QUESTIONNAIRE_DIR = PACKAGE_DIR / "questionnaires"
+DEFAULT_VOSK_MODEL = "vosk-model-ar-0.22-linto-1.1.0"
+DEFAULT_TTS_MODEL = "tts_models/multilingual/multi-dataset/xtts_v2"
+
+T = TypeVar("T")
+
+
+def _parse_bool(raw: str) -> bool:
+    low = raw.strip().lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("not a boolean")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated configuration. Build with :meth:`from_env` (or ``Settings()`` in tests)."""
+
+    # --- the deployment guide's variables ---
+    voice_service_secret: str | None = field(default=None, repr=False)
+    log_level: str = "INFO"
+    max_concurrent_sessions: int = 10
+    rate_limit_per_minute: int = 60
+    vosk_model_path: Path = Path("models") / DEFAULT_VOSK_MODEL
+    tts_model_name: str = DEFAULT_TTS_MODEL
+    sample_rate: int = 16000
+    audio_format: str = "wav"
+    processing_timeout: float = 30.0
+    skip_model_loading: bool = False
+    maqsam_token: str | None = field(default=None, repr=False)
+    # --- where the service runs and keeps its state ---
+    host: str = "0.0.0.0"
+    port: int = 8000
+    data_dir: Path = Path("data")
+    models_dir: Path = Path("models")
+    # --- speech engines ---
+    tts_engine: str = "auto"
+    tts_fallback: bool = True
+    tts_device: str = "auto"
+    tts_speaker_wav: Path | None = None
+    tts_speaker: str | None = None
+    espeak_voice: str = "ar"
+    warm_prompt_cache: bool = True
+    # --- questionnaires and results ---
+    questionnaire_dir: Path = DEFAULT_QUESTIONNAIRE_DIR
+    default_questionnaire: str = "post_discharge_followup"
+    nextjs_api_url: str | None = None
+    jwt_secret: str | None = field(default=None, repr=False)
+    jwt_expiry_minutes: int = 5
+    outbox_give_up_seconds: float = 86400.0
+    # --- admission, auth and limits ---
+    trust_forwarded_for: bool = False
+    allowed_origins: tuple[str, ...] = ()
+    require_auth: bool = False
+    telephony_token: str | None = field(default=None, repr=False)
+    idle_timeout: float = 30.0
+    max_call_seconds: float = 1200.0
+    shutdown_grace: float = 20.0
+    max_message_bytes: int = 4 * 1024 * 1024
+    max_tts_chars: int = 1000
+    # --- observability ---
+    metrics_enabled: bool = True
+    metrics_token: str | None = field(default=None, repr=False)
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "hana_voice.sqlite3"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+    @property
+    def auth_configured(self) -> bool:
+        return self.voice_service_secret is not None
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """A copy with some fields changed (tests and the CLI use it)."""
+        return replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate every variable; raise SettingsError on the first bad one."""
+        env = os.environ if env is None else env
+        r = _Reader(env)
+        volume = env.get("RAILWAY_VOLUME_MOUNT_PATH")
+        data_dir = r.path("DATA_DIR", Path(volume) if volume else Path("data"))
+        models_dir = r.path("MODELS_DIR", Path(volume) / "models" if volume else Path("models"))
+        settings = cls(
+            voice_service_secret=r.secret("VOICE_SERVICE_SECRET", strict=True),
+            log_level=r.choice("LOG_LEVEL", "INFO", LOG_LEVELS, upper=True),
+            max_concurrent_sessions=r.integer("MAX_CONCURRENT_SESSIONS", 10, 1, 10000),
+            rate_limit_per_minute=r.integer("RATE_LIMIT_PER_MINUTE", 60, 0, 1_000_000),
+            vosk_model_path=r.model_dir("VOSK_MODEL_PATH", models_dir / DEFAULT_VOSK_MODEL),
+            tts_model_name=r.text("TTS_MODEL_NAME", DEFAULT_TTS_MODEL),
+            sample_rate=r.integer_choice("SAMPLE_RATE", 16000, SAMPLE_RATES),
+            audio_format=r.choice("AUDIO_FORMAT", "wav", AUDIO_FORMATS),
+            processing_timeout=r.number("PROCESSING_TIMEOUT", 30.0, 0.1, 3600.0),
+            skip_model_loading=r.boolean("SKIP_MODEL_LOADING", False),
+            maqsam_token=r.secret("MAQSAM_TOKEN"),
+            host=r.text("HOST", "0.0.0.0"),
+            port=r.integer("PORT", 8000, 0, 65535),
+            data_dir=data_dir,
+            models_dir=models_dir,
+            tts_engine=r.choice("TTS_ENGINE", "auto", TTS_ENGINES),
+            tts_fallback=r.boolean("TTS_FALLBACK", True),
+            tts_device=r.choice("TTS_DEVICE", "auto", TTS_DEVICES),
+            tts_speaker_wav=r.optional_file("TTS_SPEAKER_WAV"),
+            tts_speaker=r.optional_text("TTS_SPEAKER"),
+            espeak_voice=r.text("ESPEAK_VOICE", "ar"),
+            warm_prompt_cache=r.boolean("WARM_PROMPT_CACHE", True),
+            questionnaire_dir=r.model_dir("QUESTIONNAIRE_DIR", DEFAULT_QUESTIONNAIRE_DIR),
+            default_questionnaire=r.text("DEFAULT_QUESTIONNAIRE", "post_discharge_followup"),
+            nextjs_api_url=r.url("NEXTJS_API_URL"),
+            jwt_secret=r.secret("JWT_SECRET"),
+            jwt_expiry_minutes=r.integer("JWT_EXPIRY_MINUTES", 5, 1, 60),
+            outbox_give_up_seconds=r.number("OUTBOX_GIVE_UP_SECONDS", 86400.0, 1.0, 30 * 86400.0),
+            trust_forwarded_for=r.boolean("TRUST_FORWARDED_FOR", False),
+            allowed_origins=r.csv("ALLOWED_ORIGINS"),
+            require_auth=r.boolean("REQUIRE_AUTH", False),
+            telephony_token=r.secret("TELEPHONY_TOKEN"),
+            idle_timeout=r.number("IDLE_TIMEOUT", 30.0, 1.0, 3600.0),
+            max_call_seconds=r.number("MAX_CALL_SECONDS", 1200.0, 10.0, 86400.0),
+            shutdown_grace=r.number("SHUTDOWN_GRACE", 20.0, 0.0, 3600.0),
+            max_message_bytes=r.integer("MAX_MESSAGE_BYTES", 4 * 1024 * 1024, 1024, 64 * 1024**2),
+            max_tts_chars=r.integer("MAX_TTS_CHARS", 1000, 10, 20000),
+            metrics_enabled=r.boolean("METRICS_ENABLED", True),
+            metrics_token=r.secret("METRICS_TOKEN"),
+        )
+        return settings
+
+
+class _Reader:
+    """Parses one variable at a time, raising SettingsError with the accepted values."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+
+    def _get(self, name: str) -> str | None:
+        raw = self.env.get(name)
+        if raw is None or raw.strip() == "":
+            return None
+        return raw.strip()
+
+    def _parse(self, name: str, default: T, accepted: str, conv: Callable[[str], T]) -> T:
+        raw = self._get(name)
+        if raw is None:
+            return default
+        try:
+            return conv(raw)
+        except ValueError as exc:
+            raise SettingsError(name, f"{raw!r} is {exc}", accepted) from None
+
+    def text(self, name: str, default: str) -> str:
+        return self._get(name) or default
+
+    def optional_text(self, name: str) -> str | None:
+        return self._get(name)
+
+    def integer(self, name: str, default: int, lo: int, hi: int) -> int:
+        accepted = f"a whole number from {lo} to {hi}"
+
+        def conv(raw: str) -> int:
+            try:
+                value = int(raw)
+            except ValueError:
+                raise ValueError("not a whole number") from None
+            if not lo <= value <= hi:
+                raise ValueError("out of range")
+            return value
+
+        return self._parse(name, default, accepted, conv)
+
+    def integer_choice(self, name: str, default: int, choices: tuple[int, ...]) -> int:
+        accepted = "one of " + ", ".join(str(c) for c in choices)
+
+        def conv(raw: str) -> int:
+            try:
+                value = int(raw)
+            except ValueError:
+                raise ValueError("not a whole number") from None
+            if value not in choices:
+                raise ValueError("not a supported value")
+            return value
+
+        return self._parse(name, default, accepted, conv)
+
+    def number(self, name: str, default: float, lo: float, hi: float) -> float:
+        accepted = f"a number of seconds from {lo:g} to {hi:g}"
+
+        def conv(raw: str) -> float:
+            try:
+                value = float(raw)
+            except ValueError:
+                raise ValueError("not a number") from None
+            if not lo <= value <= hi:
+                raise ValueError("out of range")
+            return value
+
+        return self._parse(name, default, accepted, conv)
+
+    def boolean(self, name: str, default: bool) -> bool:
+        return self._parse(name, default, "true/false, 1/0, yes/no, on/off", _parse_bool)
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...], upper: bool = False) -> str:
+        def conv(raw: str) -> str:
+            value = raw.upper() if upper else raw.lower()
+            if value not in choices:
+                raise ValueError("not a known value")
+            return value
+
+        return self._parse(name, default, "one of " + ", ".join(choices), conv)
+
+    def path(self, name: str, default: Path) -> Path:
+        return Path(self._get(name) or default)
+
+    def model_dir(self, name: str, default: Path) -> Path:
+        """A directory path. An absent path is allowed (health reports it); a file is not."""
+        path = self.path(name, default)
+        if path.exists() and not path.is_dir():
+            raise SettingsError(name, f"{str(path)!r} is not a directory", "a directory path")
+        return path
+
+    def optional_file(self, name: str) -> Path | None:
+        raw = self._get(name)
+        if raw is None:
+            return None
+        path = Path(raw)
+        if not path.is_file():
+            raise SettingsError(name, f"{raw!r} is not a readable file", "a path to a WAV file")
+        return path
+
+    def url(self, name: str) -> str | None:
+        raw = self._get(name)
+        if raw is None:
+            return None
+        if not raw.startswith(("http://", "https://")):
+            raise SettingsError(name, f"{raw!r} is not an http(s) URL", "http://... or https://...")
+        return raw.rstrip("/")
+
+    def csv(self, name: str) -> tuple[str, ...]:
+        raw = self._get(name)
+        if raw is None:
+            return ()
+        return tuple(part.strip().rstrip("/") for part in raw.split(",") if part.strip())
+
+    def secret(self, name: str, strict: bool = False) -> str | None:
+        """A secret. Its value never appears in an error message.
+
+        ``strict`` secrets (the shared service secret) must be at least 32 characters and not
+        the example printed in the deployment guide.
+        """
+        raw = self._get(name)
+        if raw is None:
+            return None
+        if strict and raw == GUIDE_EXAMPLE_SECRET:
+            raise SettingsError(
+                name,
+                "is the example value printed in the deployment guide, which anybody can read",
+                f"a random secret of at least {MIN_SECRET_LENGTH} characters; {GENERATE_HINT}",
+            )
+        if strict and len(raw) < MIN_SECRET_LENGTH:
+            raise SettingsError(
+                name,
+                f"is too short ({len(raw)} characters)",
+                f"a random secret of at least {MIN_SECRET_LENGTH} characters; {GENERATE_HINT}",
+            )
+        return raw
