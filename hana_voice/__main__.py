@@ -1,0 +1,3 @@
+from hana_voice.cli import main
+
+main()

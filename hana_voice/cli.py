@@ -1,0 +1,84 @@
+"""The ``hana-voice`` command: serve, interpret, say, transcribe, models download, verify.
+
+Settings and template errors end with exit status 2 and one line on stderr naming the
+variable (or file and field), the problem and what is accepted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+from hana_voice import __version__
+from hana_voice.errors import SettingsError, TemplateError
+
+#: Modules that register subcommands through ``add_parser(subparsers)``.
+SUBCOMMAND_MODULES = (
+    "hana_voice.questionnaire.interpret_cli",
+    "hana_voice.engine_cli",
+    "hana_voice.models_download",
+    "hana_voice.verify",
+)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from hana_voice.logs import configure_logging
+    from hana_voice.server import run
+    from hana_voice.settings import Settings
+
+    settings = Settings.from_env()
+    overrides = {}
+    if args.host:
+        overrides["host"] = args.host
+    if args.port is not None:
+        overrides["port"] = args.port
+    settings = settings.with_overrides(**overrides)
+    configure_logging(settings.log_level)
+    run(settings)
+    return 0
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    from hana_voice.app import create_app
+    from hana_voice.settings import Settings
+
+    create_app(Settings.from_env())
+    print("configuration ok")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hana-voice", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"hana-voice {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the service (Hypercorn, trio worker)")
+    serve.add_argument("--host", help="listen address (default: HOST or 0.0.0.0)")
+    serve.add_argument("--port", type=int, help="listen port (default: PORT or 8000)")
+    serve.set_defaults(func=_serve)
+    check = sub.add_parser("check-config", help="validate settings and questionnaires, then exit")
+    check.set_defaults(func=_check_config)
+    for name in SUBCOMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ImportError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        code = func(args)
+    except (SettingsError, TemplateError) as exc:
+        print(f"hana-voice: configuration error: {exc}", file=sys.stderr)
+        code = 2
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)

@@ -1,0 +1,18 @@
+"""The feature modules wired into the app, each a ``plugin(app, services)`` function.
+
+Kept in one list so ``create_app`` stays small and each feature owns its routes and start-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from quart_trio import QuartTrio
+
+    from hana_voice.services import Services
+
+Plugin = Callable[["QuartTrio", "Services"], Any]
+
+PLUGINS: list[Plugin] = []

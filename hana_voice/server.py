@@ -1,0 +1,79 @@
+"""Running the app under Hypercorn's trio worker, with graceful shutdown.
+
+On SIGTERM (every Railway redeploy) or SIGINT: /health turns 503, new sessions are refused,
+Hypercorn stops accepting connections, live calls run on for SHUTDOWN_GRACE seconds, then
+the rest are closed with 1001 "server restarting".
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+
+import trio
+from hypercorn.config import Config
+from hypercorn.trio import serve as hypercorn_serve
+from quart_trio import QuartTrio
+
+from hana_voice.logs import log_event
+from hana_voice.services import services_of
+from hana_voice.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def hypercorn_config(settings: Settings, bind: str | None = None) -> Config:
+    config = Config()
+    config.bind = [bind or f"{settings.host}:{settings.port}"]
+    config.worker_class = "trio"
+    config.websocket_max_message_size = settings.max_message_bytes
+    config.graceful_timeout = settings.shutdown_grace + 10
+    config.accesslog = None
+    config.errorlog = "-"
+    config.keep_alive_timeout = 75
+    return config
+
+
+async def wait_for_signal() -> None:
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for signum in signals:
+            log_event(log, logging.INFO, "service.signal", signal=signal.Signals(signum).name)
+            return
+
+
+async def serve(
+    app: QuartTrio,
+    config: Config,
+    *,
+    trigger: Callable[[], Awaitable[None]] = wait_for_signal,
+    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve ``app`` until ``trigger`` returns, then drain live sessions and stop."""
+    services = services_of(app)
+
+    async def shutdown_trigger() -> None:
+        await trigger()
+        services.registry.start_draining()
+        # Drain in the app's nursery, which outlives the connections Hypercorn is closing.
+        app.nursery.start_soon(_drain, app)
+
+    await hypercorn_serve(
+        app,
+        config,
+        shutdown_trigger=shutdown_trigger,
+        task_status=task_status,
+    )
+
+
+async def _drain(app: QuartTrio) -> None:
+    services = services_of(app)
+    ended = await services.registry.drain(services.settings.shutdown_grace)
+    log_event(log, logging.INFO, "service.drained", ended_sessions=ended)
+
+
+def run(settings: Settings) -> None:
+    from hana_voice.app import create_app
+
+    app = create_app(settings)
+    trio.run(serve, app, hypercorn_config(settings))
