@@ -114,6 +114,8 @@ class EngineManager:
         self.tts_slot = EngineSlot("tts", self._initial_tts_name(), "")
         self.tts_preferred: EngineSlot | None = None
         self.loaded = trio.Event()
+        #: Set once the STT loader is running (tests and start-up logs wait on it).
+        self.stt_loading = trio.Event()
         #: Called once TTS is ready (prompt-cache warm-up hooks in here).
         self.on_tts_ready: list[Callable[[TextToSpeech], Any]] = []
 
@@ -186,6 +188,7 @@ class EngineManager:
 
     async def _load_stt(self) -> None:
         self.stt_slot.model = str(self.settings.vosk_model_path)
+        self.stt_loading.set()
         self.stt = await self._load(self.stt_slot, self.loaders.stt)
 
     async def _load_tts(self) -> None:

@@ -144,11 +144,11 @@ class LegacyCodec:
                 self._pending.append(pcm)
                 return []
             case AudioEnd(interrupted=interrupted):
-                pcm, rate = b"".join(self._pending), self._pending_rate
+                whole, whole_rate = b"".join(self._pending), self._pending_rate
                 self._pending, self._pending_rate = [], None
-                if interrupted or rate is None:
+                if interrupted or whole_rate is None:
                     return []
-                return [pcm_to_wav(pcm, rate)]
+                return [pcm_to_wav(whole, whole_rate)]
             case TranscriptOut(transcript=transcript):
                 if not transcript.final:
                     return []  # the old client shows only the finished transcription

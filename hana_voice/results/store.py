@@ -88,7 +88,7 @@ class ResultStore:
                 raise
             if recovered:
                 log.warning("marked %d interrupted call(s) incomplete and queued", len(recovered))
-                store._finished.set()
+                store._notify_finished()
         return store
 
     @classmethod

@@ -89,8 +89,7 @@ async def test_health_loading_then_healthy(settings: Settings) -> None:
     settings = settings.with_overrides(skip_model_loading=False)
     async with run_server(settings, loaders(stt=slow)) as server:
         with trio.fail_after(10):
-            while server.services.engines.stt_slot.state != "loading":
-                await trio.sleep(0.01)
+            await server.services.engines.stt_loading.wait()
             # /health answers at once while the model is still loading.
             with trio.fail_after(1):
                 code, body = await _health(server)
@@ -153,9 +152,11 @@ async def test_maqsam_status(settings: Settings) -> None:
     assert body["configured"] is False
     assert body["status"] == "not configured"
     assert "/ws/maqsam/healthcare" in body["endpoints"]
-    async with run_server(settings.with_overrides(maqsam_token="t" * 20)) as server:
-        async with server.client() as client:
-            response = await client.get("/maqsam/status")
+    async with (
+        run_server(settings.with_overrides(maqsam_token="t" * 20)) as server,
+        server.client() as client,
+    ):
+        response = await client.get("/maqsam/status")
     body = response.json()
     assert body["configured"] is True
     assert body["live_calls"] == 0
@@ -180,19 +181,23 @@ async def test_auth_token_minting(server: RunningServer) -> None:
 
 
 async def test_auth_token_without_secret_configured(settings: Settings) -> None:
-    async with run_server(settings.with_overrides(voice_service_secret=None)) as server:
-        async with server.client() as client:
-            response = await client.get("/auth/token", headers={"Authorization": "Bearer x"})
+    async with (
+        run_server(settings.with_overrides(voice_service_secret=None)) as server,
+        server.client() as client,
+    ):
+        response = await client.get("/auth/token", headers={"Authorization": "Bearer x"})
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "auth_not_configured"
 
 
 async def test_http_rate_limit_gives_429_with_retry_after(settings: Settings) -> None:
-    async with run_server(settings.with_overrides(rate_limit_per_minute=3)) as server:
-        async with server.client() as client:
-            codes = [(await client.get("/")).status_code for _ in range(4)]
-            limited = await client.get("/maqsam/status")
-            health = await client.get("/health")
+    async with (
+        run_server(settings.with_overrides(rate_limit_per_minute=3)) as server,
+        server.client() as client,
+    ):
+        codes = [(await client.get("/")).status_code for _ in range(4)]
+        limited = await client.get("/maqsam/status")
+        health = await client.get("/health")
     assert codes == [200, 200, 200, 429]
     assert limited.status_code == 429
     assert int(limited.headers["Retry-After"]) >= 1

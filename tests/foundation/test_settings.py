@@ -91,7 +91,7 @@ def test_bad_values_name_variable_problem_and_accepted(
 def test_model_path_that_is_a_file_is_refused(tmp_path: Path) -> None:
     f = tmp_path / "model.zip"
     f.write_bytes(b"x")
-    with pytest.raises(SettingsError, match="VOSK_MODEL_PATH.*not a directory"):
+    with pytest.raises(SettingsError, match=r"VOSK_MODEL_PATH.*not a directory"):
         Settings.from_env({"VOSK_MODEL_PATH": str(f)})
 
 
