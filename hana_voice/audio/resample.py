@@ -31,7 +31,7 @@ def _check_rate(rate: int) -> None:
 def resample(pcm: bytes, in_rate: int, out_rate: int) -> bytes:
     """Resample PCM s16le mono from ``in_rate`` to ``out_rate`` in one go.
 
-    The output holds ``round(n * out_rate / in_rate)`` samples for ``n`` input samples.
+    The output holds ``n * out_rate / in_rate`` samples for ``n`` input samples, rounded half up.
     """
     _check_rate(in_rate)
     _check_rate(out_rate)

@@ -10,10 +10,14 @@ frame holds speech, and smooths the answers with two counters:
 * hangover: ``hangover_ms`` of consecutive non-speech frames end it, so the pauses between
   words do not cut an answer in half.
 
-The default classifier is WebRTC's GMM VAD (``webrtcvad``), chosen by measurement over an
-adaptive energy detector (see docs/vad.md for the figures): it holds its onset latency at low
-SNR and raises far fewer false triggers on telephony noise, at a few microseconds per frame.
-WebRTC VAD runs at 8 and 16 kHz here; other rates are resampled to the nearer of the two.
+The default classifier, chosen by measurement (docs/vad.md has the figures), is WebRTC's GMM
+VAD (``webrtcvad``) gated by an adaptive energy detector: a frame is speech only when both say
+so. WebRTC alone tracks speech well down to 10 dB SNR but, at 5 dB and below, calls stationary
+line noise speech for good (the utterance never ends); energy alone misses quiet speech in
+noise. Together they detected every test utterance down to 0 dB SNR with no false start, at
+over 1000 times real time. WebRTC VAD runs at 8 and 16 kHz here; other rates are resampled to
+the nearer of the two. Silero VAD did as well in noise but needs onnxruntime and a model file
+for about 120 times real time; it is the upgrade path if real calls prove noisier.
 
 Pure and synchronous (no trio, no clock): time is counted in samples. Not thread-safe; one
 call's audio path owns one detector.
@@ -36,6 +40,7 @@ from hana_voice.events import SpeechEnded, SpeechStarted
 __all__ = [
     "EnergyClassifier",
     "FrameClassifier",
+    "GatedClassifier",
     "VadEvent",
     "VoiceActivityDetector",
     "WebRtcClassifier",
@@ -81,10 +86,14 @@ class EnergyClassifier:
         threshold_db: float = 10.0,
         rise_db_per_s: float = 1.5,
         min_speech_dbfs: float = -55.0,
+        lowest_floor_dbfs: float = -70.0,
     ) -> None:
         self._threshold_db = threshold_db
         self._rise_db = rise_db_per_s * frame_ms / 1000.0
         self._min_speech_dbfs = min_speech_dbfs
+        # Digital silence (a muted or held line) would drop the floor to -120 dBFS, and a slow
+        # rise would then take a minute to climb back to the line noise that follows it.
+        self._lowest_floor_dbfs = lowest_floor_dbfs
         self._floor_dbfs: float | None = None
 
     def is_speech(self, frame: bytes) -> bool:
@@ -92,13 +101,27 @@ class EnergyClassifier:
         power = float(np.mean(samples * samples)) / (32768.0 * 32768.0)
         level = 10.0 * math.log10(power + 1e-12)
         if self._floor_dbfs is None or level < self._floor_dbfs:
-            self._floor_dbfs = level
+            self._floor_dbfs = max(level, self._lowest_floor_dbfs)
         else:
             self._floor_dbfs += self._rise_db
         return level > self._floor_dbfs + self._threshold_db and level > self._min_speech_dbfs
 
 
-Method = Literal["webrtc", "energy"]
+class GatedClassifier:
+    """WebRTC VAD whose "speech" must also stand ``threshold_db`` above the noise floor."""
+
+    def __init__(
+        self, sample_rate: int, frame_ms: int, aggressiveness: int = 2, threshold_db: float = 4.0
+    ) -> None:
+        self._webrtc = WebRtcClassifier(sample_rate, aggressiveness)
+        self._energy = EnergyClassifier(frame_ms, threshold_db=threshold_db)
+
+    def is_speech(self, frame: bytes) -> bool:
+        loud = self._energy.is_speech(frame)  # always run: it tracks the floor on every frame
+        return loud and self._webrtc.is_speech(frame)
+
+
+Method = Literal["gated", "webrtc", "energy"]
 
 
 class VoiceActivityDetector:
@@ -112,7 +135,7 @@ class VoiceActivityDetector:
         self,
         sample_rate: int,
         *,
-        method: Method = "webrtc",
+        method: Method = "gated",
         frame_ms: int = 20,
         onset_ms: int = 80,
         hangover_ms: int = 600,
@@ -136,6 +159,8 @@ class VoiceActivityDetector:
         self._hangover_frames = math.ceil(hangover_ms / frame_ms)
         if classifier_factory is not None:
             self._classifier = classifier_factory(self.working_rate, frame_ms)
+        elif method == "gated":
+            self._classifier = GatedClassifier(self.working_rate, frame_ms, aggressiveness)
         elif method == "webrtc":
             self._classifier = WebRtcClassifier(self.working_rate, aggressiveness)
         elif method == "energy":

@@ -23,7 +23,7 @@ import ctypes
 import logging
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 
 import espeakng_loader
@@ -194,7 +194,7 @@ class EspeakTextToSpeech:
         except BaseException as exc:  # handed to the consumer: a silent helper would hang it
             sink.chunks.put(EngineError(f"espeak-ng failed: {type(exc).__name__}: {exc}"))
 
-    def synthesize(self, text: str) -> Iterator[bytes]:
+    def synthesize(self, text: str) -> Generator[bytes, None, None]:
         """Yield PCM s16le chunks at ``sample_rate`` as espeak produces them."""
         if not text.strip():
             return

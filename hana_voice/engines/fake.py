@@ -30,9 +30,7 @@ def tone(ms: float, sample_rate: int, *, hz: float = 440.0, amplitude: int = 800
     """A sine tone of ``ms`` milliseconds, PCM s16le mono."""
     count = int(sample_rate * ms / 1000)
     step = 2 * math.pi * hz / sample_rate
-    return struct.pack(
-        f"<{count}h", *(int(amplitude * math.sin(step * i)) for i in range(count))
-    )
+    return struct.pack(f"<{count}h", *(int(amplitude * math.sin(step * i)) for i in range(count)))
 
 
 def silence(ms: float, sample_rate: int) -> bytes:
@@ -118,8 +116,7 @@ class FakeRecognizer:
 class FakeSpeechToText:
     """Hears ``script`` one text per utterance, in order; then empty finals.
 
-    ``confidence`` is reported for every word. ``delay_s`` makes each ``accept`` sleep (for
-    timeout tests). Texts can be queued later with :meth:`say`.
+    ``confidence`` is reported for every word. Texts can be queued later with :meth:`say`.
     """
 
     name = "fake-stt"

@@ -134,14 +134,33 @@ class EngineRunner:
                     raise EngineError(f"{what} failed: {type(item).__name__}: {item}") from item
                 yield item  # type: ignore[misc]  # anything that is not an exception is a T
 
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(run_thread)
-            try:
-                yield items()
-            finally:
-                stop.set()
-                receive.close()
-                nursery.cancel_scope.cancel()
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(run_thread)
+                try:
+                    yield items()
+                finally:
+                    stop.set()
+                    receive.close()
+                    nursery.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            # The nursery is an implementation detail: callers see the one error itself.
+            raise _single(group) from None
+
+
+def _single(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The only leaf of an exception group, or the group when it holds several."""
+    leaves: list[BaseException] = []
+
+    def walk(exc: BaseException) -> None:
+        if isinstance(exc, BaseExceptionGroup):
+            for inner in exc.exceptions:
+                walk(inner)
+        else:
+            leaves.append(exc)
+
+    walk(group)
+    return leaves[0] if len(leaves) == 1 else group
 
 
 def monotonic_ms(start: float) -> float:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Final, assert_never
 
+from hana_voice.errors import ProtocolError
 from hana_voice.events import (
     AudioEnd,
     AudioIn,
@@ -115,36 +116,42 @@ class BrowserCodec:
         if self.stopped:
             raise bad_message("the call has ended; no messages are accepted after stop", "ended")
         if isinstance(frame, bytes):
-            return self._with_start(self._audio(frame))
+            return [*self._implicit_start(), *self._audio(frame)]
         message = parse_object(frame)
         kind = message.get("type")
         if not isinstance(kind, str):
             raise bad_message("message has no 'type' string")
-        if kind == "start":
-            return [self._start(message)]
         if kind not in MESSAGE_TYPES:
             raise bad_message(
                 f"unknown message type {kind[:40]!r}; expected one of {', '.join(MESSAGE_TYPES)}",
                 "unknown_type",
             )
+        if kind == "start":
+            if self.started is not None:
+                raise bad_message(
+                    "start may be sent only once, as the first message", "duplicate_start"
+                )
+            try:
+                return [self._start(message)]
+            except ProtocolError as exc:
+                # A client whose set-up is wrong would send audio we would misread.
+                raise bad_message(str(exc), exc.code, fatal=True) from None
+        prefix = self._implicit_start()
         if kind == "stop":
             self.stopped = True
-            return self._with_start([HangUpIn("client sent stop")])
-        return self._with_start(self._control(kind, message))
+            return [*prefix, HangUpIn("client sent stop")]
+        return [*prefix, *self._control(kind, message)]
 
-    def _with_start(self, events: list[InboundEvent]) -> list[InboundEvent]:
+    def _implicit_start(self) -> list[InboundEvent]:
+        """The defaults' CallStarted when a client skips ``start``; nothing once started."""
         if self.started is not None:
-            return events
+            return []
         if self.require_start:
             raise bad_message("the first message must be start", "start_required")
         self.started = CallStarted(encoding=_DEFAULT_ENCODING, sample_rate=_DEFAULT_RATE)
-        return [self.started, *events]
+        return [self.started]
 
     def _start(self, message: dict[str, Any]) -> CallStarted:
-        if self.started is not None:
-            raise bad_message(
-                "start may be sent only once, as the first message", "duplicate_start"
-            )
         encoding = _choice(
             get_str(message, "encoding", "start", required=False),
             INPUT_ENCODINGS,

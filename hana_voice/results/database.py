@@ -13,13 +13,13 @@ file or an I/O error, the transaction is rolled back and :class:`StoreError` is 
 message that names the cause (never the data). Misuse (an unknown status, an answer for a
 call never started) raises ValueError.
 
-Statuses of a call: ``in_progress`` until it ends, then one of :data:`FINAL_STATUSES`.
-Delivery states of its outbox row: see :data:`DELIVERY_STATES` and docs/results.md.
+A call is ``in_progress`` until it ends, then has one of ``tables.FINAL_STATUSES``.
+Tables and statuses: tables.py and docs/results.md.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import sqlite3
 import threading
 import time
@@ -29,83 +29,23 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from hana_voice.errors import StoreError
-from hana_voice.results.handover import idempotency_key, strip_phone_numbers
-
-IN_PROGRESS = "in_progress"
-FINAL_STATUSES = ("completed", "escalated", "stopped", "incomplete", "error")
-DELIVERY_STATES = ("pending", "pending_config", "delivering", "delivered", "failed")
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS calls (
-    session_id TEXT PRIMARY KEY,
-    template_id TEXT NOT NULL,
-    question_count INTEGER NOT NULL,
-    metadata TEXT NOT NULL,
-    status TEXT NOT NULL,
-    started_at REAL NOT NULL,
-    finished_at REAL,
-    call_duration_seconds REAL
-);
-CREATE TABLE IF NOT EXISTS answers (
-    session_id TEXT NOT NULL REFERENCES calls(session_id),
-    question_id TEXT NOT NULL,
-    question_order INTEGER NOT NULL,
-    response TEXT NOT NULL,
-    confidence REAL,
-    response_time_seconds REAL,
-    status TEXT NOT NULL,
-    recorded_at REAL NOT NULL,
-    PRIMARY KEY (session_id, question_id)
-);
-CREATE TABLE IF NOT EXISTS outbox (
-    session_id TEXT PRIMARY KEY REFERENCES calls(session_id),
-    idempotency_key TEXT NOT NULL UNIQUE,
-    state TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    created_at REAL NOT NULL,
-    next_attempt_at REAL NOT NULL,
-    first_attempt_at REAL,
-    claimed_by TEXT,
-    claim_expires_at REAL,
-    last_status INTEGER,
-    last_error TEXT,
-    settled_at REAL
-);
-CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_attempt_at);
-"""
+from hana_voice.results.tables import (
+    DELIVERY_STATES,
+    IN_PROGRESS,
+    SCHEMA,
+    AnswerRecord,
+    CallFinish,
+    CallStart,
+    Write,
+    finish,
+    insert_call,
+    read_call,
+    upsert_answer,
+)
 
 T = TypeVar("T")
 
 _LOCKED_CODES = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
-
-
-@dataclass(frozen=True)
-class CallStart:
-    session_id: str
-    template_id: str
-    question_count: int
-    metadata: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class AnswerRecord:
-    session_id: str
-    question_id: str
-    question_order: int
-    response: str
-    confidence: float | None
-    response_time_seconds: float | None
-    status: str = "answered"
-
-
-@dataclass(frozen=True)
-class CallFinish:
-    session_id: str
-    status: str
-    call_duration_seconds: float | None
-
-
-Write = CallStart | AnswerRecord | CallFinish
 
 
 @dataclass(frozen=True)
@@ -207,10 +147,9 @@ class ResultDatabase:
 
     def _rollback(self) -> None:
         if self._conn.in_transaction:
-            try:
+            # SQLite may have rolled back already (it does so itself on SQLITE_FULL).
+            with contextlib.suppress(sqlite3.Error):
                 self._conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass  # SQLite already rolled back (it does so itself on SQLITE_FULL)
 
     # --- calls and answers --------------------------------------------------------------
 
@@ -221,10 +160,10 @@ class ResultDatabase:
             queued: list[str] = []
             for write in writes:
                 if isinstance(write, CallStart):
-                    _insert_call(conn, write, now)
+                    insert_call(conn, write, now)
                 elif isinstance(write, AnswerRecord):
-                    _upsert_answer(conn, write, now)
-                elif _finish(conn, write, now):
+                    upsert_answer(conn, write, now)
+                elif finish(conn, write, now):
                     queued.append(write.session_id)
             return queued
 
@@ -257,21 +196,25 @@ class ResultDatabase:
                 "SELECT session_id, started_at FROM calls WHERE status = ?", (IN_PROGRESS,)
             ).fetchall()
             for row in rows:
-                _finish(conn, CallFinish(row[0], "incomplete", None), now)
+                finish(conn, CallFinish(row[0], "incomplete", None), now)
             return [row[0] for row in rows]
 
         return self._run("recover interrupted calls", body, write=True)
 
     def get_call(self, session_id: str) -> dict[str, Any] | None:
-        return self._run("read a call", lambda conn: _read_call(conn, session_id), write=False)
+        return self._run("read a call", lambda conn: read_call(conn, session_id), write=False)
 
     # --- the outbox ---------------------------------------------------------------------
 
-    def claim_delivery(self, worker_id: str, now: float, lease_seconds: float) -> Claim | None:
-        """Take the next due row (or one whose holder's lease ran out), or None.
+    def claim_delivery(
+        self, worker_id: str, now: float, lease_seconds: float, due_by: float | None = None
+    ) -> Claim | None:
+        """Take the next row due by ``due_by`` (default ``now``), or one whose holder's lease
+        ran out; None when there is none.
 
         One UPDATE inside a write transaction: two connections cannot both take a row.
         """
+        due = now if due_by is None else due_by
 
         def body(conn: sqlite3.Connection) -> Claim | None:
             row = conn.execute(
@@ -282,11 +225,11 @@ class ResultDatabase:
                 "      OR (state = 'delivering' AND claim_expires_at <= ?)"
                 "   ORDER BY next_attempt_at LIMIT 1)"
                 " RETURNING session_id, idempotency_key, attempts, first_attempt_at",
-                (worker_id, now + lease_seconds, now, now, now),
+                (worker_id, now + lease_seconds, now, due, now),
             ).fetchone()
             if row is None:
                 return None
-            call = _read_call(conn, row[0])
+            call = read_call(conn, row[0])
             if call is None:
                 raise AssertionError("an outbox row always has its call (foreign key)")
             return Claim(row[0], row[1], row[2], row[3], call)
@@ -357,93 +300,3 @@ class ResultDatabase:
             return counts
 
         return self._run("read the outbox", body, write=False)
-
-
-def _insert_call(conn: sqlite3.Connection, start: CallStart, now: float) -> None:
-    exists = conn.execute("SELECT 1 FROM calls WHERE session_id = ?", (start.session_id,))
-    if exists.fetchone() is not None:
-        raise ValueError(f"call {start.session_id} was already started")
-    conn.execute(
-        "INSERT INTO calls (session_id, template_id, question_count, metadata, status,"
-        " started_at) VALUES (?, ?, ?, ?, ?, ?)",
-        (
-            start.session_id,
-            start.template_id,
-            start.question_count,
-            json.dumps(strip_phone_numbers(start.metadata), ensure_ascii=False),
-            IN_PROGRESS,
-            now,
-        ),
-    )
-
-
-def _call_status(conn: sqlite3.Connection, session_id: str) -> str:
-    row = conn.execute("SELECT status FROM calls WHERE session_id = ?", (session_id,)).fetchone()
-    if row is None:
-        raise ValueError(f"call {session_id} was never started")
-    return str(row[0])
-
-
-def _upsert_answer(conn: sqlite3.Connection, answer: AnswerRecord, now: float) -> None:
-    _call_status(conn, answer.session_id)
-    # A question asked again (a repeat, a correction) keeps only its latest answer.
-    conn.execute(
-        "INSERT INTO answers (session_id, question_id, question_order, response, confidence,"
-        " response_time_seconds, status, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (session_id, question_id) DO UPDATE SET"
-        " question_order = excluded.question_order, response = excluded.response,"
-        " confidence = excluded.confidence,"
-        " response_time_seconds = excluded.response_time_seconds,"
-        " status = excluded.status, recorded_at = excluded.recorded_at",
-        (
-            answer.session_id,
-            answer.question_id,
-            answer.question_order,
-            answer.response,
-            answer.confidence,
-            answer.response_time_seconds,
-            answer.status,
-            now,
-        ),
-    )
-
-
-def _finish(conn: sqlite3.Connection, finish: CallFinish, now: float) -> bool:
-    if finish.status not in FINAL_STATUSES:
-        raise ValueError(f"unknown call status {finish.status!r}; one of {FINAL_STATUSES}")
-    if _call_status(conn, finish.session_id) != IN_PROGRESS:
-        return False
-    duration = finish.call_duration_seconds
-    conn.execute(
-        "UPDATE calls SET status = ?, finished_at = ?,"
-        " call_duration_seconds = COALESCE(?, MAX(0, ? - started_at)) WHERE session_id = ?",
-        (finish.status, now, duration, now, finish.session_id),
-    )
-    conn.execute(
-        "INSERT INTO outbox (session_id, idempotency_key, state, created_at, next_attempt_at)"
-        " VALUES (?, ?, 'pending', ?, ?) ON CONFLICT (session_id) DO NOTHING",
-        (finish.session_id, idempotency_key(finish.session_id), now, now),
-    )
-    return True
-
-
-def _read_call(conn: sqlite3.Connection, session_id: str) -> dict[str, Any] | None:
-    call = conn.execute("SELECT * FROM calls WHERE session_id = ?", (session_id,)).fetchone()
-    if call is None:
-        return None
-    answers = conn.execute(
-        "SELECT question_id, question_order, response, confidence, response_time_seconds,"
-        " status, recorded_at FROM answers WHERE session_id = ? ORDER BY question_order,"
-        " recorded_at",
-        (session_id,),
-    ).fetchall()
-    outbox = conn.execute(
-        "SELECT state, attempts, last_status, last_error, next_attempt_at, settled_at"
-        " FROM outbox WHERE session_id = ?",
-        (session_id,),
-    ).fetchone()
-    result = dict(call)
-    result["metadata"] = json.loads(call["metadata"])
-    result["answers"] = [dict(row) for row in answers]
-    result["delivery"] = dict(outbox) if outbox is not None else None
-    return result

@@ -33,14 +33,8 @@ from typing import Any, Literal, TypeVar
 import trio
 
 from hana_voice.errors import StoreError
-from hana_voice.results.database import (
-    AnswerRecord,
-    CallFinish,
-    CallStart,
-    Claim,
-    ResultDatabase,
-    Write,
-)
+from hana_voice.results.database import Claim, ResultDatabase
+from hana_voice.results.tables import AnswerRecord, CallFinish, CallStart, Write
 
 T = TypeVar("T")
 
@@ -205,12 +199,19 @@ class ResultStore:
         self._finished.set()
         self._finished = trio.Event()
 
-    async def wait_for_finished_call(self) -> None:
-        """Return when a call is next queued for hand-over (by this store)."""
-        await self._finished.wait()
+    @property
+    def finished_event(self) -> trio.Event:
+        """Set when the next call is queued for hand-over by this store.
 
-    async def claim_delivery(self, worker_id: str, now: float, lease: float) -> Claim | None:
-        return await self._run(self.db.claim_delivery, worker_id, now, lease)
+        Take it before looking for work, then wait on it: a call queued in between is not
+        missed.
+        """
+        return self._finished
+
+    async def claim_delivery(
+        self, worker_id: str, now: float, lease: float, due_by: float | None = None
+    ) -> Claim | None:
+        return await self._run(self.db.claim_delivery, worker_id, now, lease, due_by)
 
     async def settle(
         self,

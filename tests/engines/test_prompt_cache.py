@@ -91,7 +91,7 @@ async def test_crash_during_write_leaves_no_visible_entry(
     def crash(src: object, dst: object) -> None:
         raise OSError("power cut before rename")
 
-    monkeypatch.setattr(pc.os, "replace", crash)
+    monkeypatch.setattr(os, "replace", crash)
     with trio.fail_after(DEADLINE), pytest.raises(OSError, match="power cut"):
         await cache.put(tts, "سؤال", b"\x01\x00" * 100)
     monkeypatch.undo()

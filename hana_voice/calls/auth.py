@@ -1,0 +1,97 @@
+"""Credential checks for the WebSocket endpoints. All comparisons are constant-time.
+
+- /ws/secure*: ``Authorization: Bearer <VOICE_SERVICE_SECRET>`` (server to server) or
+  ``?token=<JWT>`` minted by GET /auth/token (HS256, signed with the secret, at most 1 h).
+- /ws/maqsam*: the ``Auth`` handshake header holding the raw MAQSAM_TOKEN, or
+  ``Authorization: Bearer <MAQSAM_TOKEN>``, or ``apiKey`` in ``session.setup`` (checked by the
+  session, close 1002 on failure as Maqsam's examples do).
+- /ws/telephony*: TELEPHONY_TOKEN as ``?token=`` or bearer header.
+
+Credentials never appear in logs or close reasons.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+
+import jwt
+
+from hana_voice.errors import AuthError
+
+MAX_TOKEN_SECONDS = 3600
+
+
+def same(given: str | None, expected: str) -> bool:
+    if given is None:
+        return False
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def bearer(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, value = authorization.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+def check_service_auth(secret: str | None, authorization: str | None, token: str | None) -> str:
+    """Accept the bearer secret or a valid short-lived token; return the method used."""
+    if secret is None:
+        raise AuthError("authentication is not configured on this server (no secret set)")
+    given = bearer(authorization)
+    if given is not None:
+        if same(given, secret):
+            return "bearer"
+        raise AuthError("wrong bearer credentials")
+    if not token:
+        raise AuthError("missing credentials: send a bearer secret or ?token=")
+    try:
+        claims = jwt.decode(
+            token, secret, algorithms=["HS256"], options={"require": ["exp", "iat"]}
+        )
+    except jwt.ExpiredSignatureError:
+        raise AuthError("token expired") from None
+    except jwt.InvalidTokenError:
+        raise AuthError("invalid token") from None
+    if int(claims["exp"]) - int(claims["iat"]) > MAX_TOKEN_SECONDS:
+        raise AuthError("token lifetime exceeds one hour")
+    if int(claims["iat"]) > time.time() + 60:
+        raise AuthError("token issued in the future")
+    return "token"
+
+
+def check_maqsam_header(
+    token: str | None, auth_header: str | None, authorization: str | None
+) -> bool | None:
+    """True: a header credential matched. None: no header credential (apiKey may follow).
+
+    Raises AuthError (close 1008) when a header credential is present but wrong, or when
+    the integration is not configured.
+    """
+    if token is None:
+        raise AuthError("Maqsam integration is not configured (MAQSAM_TOKEN unset)")
+    given = auth_header.strip() if auth_header else bearer(authorization)
+    if given is None:
+        return None
+    if same(given, token):
+        return True
+    raise AuthError("Unauthorized")
+
+
+def check_maqsam_api_key(token: str | None, api_key: str | None) -> None:
+    """Check ``session.setup.apiKey``; failures close with 1002 as Maqsam's examples do."""
+    if token is None:
+        raise AuthError("Maqsam integration is not configured", close_code=1002)
+    if not same(api_key, token):
+        raise AuthError("Unauthorized: missing or wrong apiKey", close_code=1002)
+
+
+def check_telephony_token(
+    expected: str | None, authorization: str | None, query: str | None
+) -> None:
+    if expected is None:
+        raise AuthError("telephony integration is not configured (TELEPHONY_TOKEN unset)")
+    given = bearer(authorization) or query
+    if not same(given, expected):
+        raise AuthError("missing or wrong telephony token")

@@ -1,0 +1,131 @@
+"""The state one call shares between its tasks, and the channels that join them.
+
+A :class:`Call` is created per connection by the session. Its tasks (frame reader, listener,
+dialog, player) communicate only through the bounded channels below and ``emit``; none of
+them touches another's internals, except the listener asking the player to stop (barge-in).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from hana_voice.admission import CLOSE_NORMAL, SessionHandle
+from hana_voice.calls.transport import Transport
+from hana_voice.events import CallStarted, ErrorOut, Transcript, Utterance
+from hana_voice.logs import log_event
+from hana_voice.protocols.base import Codec, OutboundEvent
+from hana_voice.services import Services
+
+log = logging.getLogger(__name__)
+
+#: Caller audio queued between the frame reader and the listener: about 2 s of 20 ms frames.
+AUDIO_QUEUE_FRAMES = 100
+DIALOG_QUEUE = 64
+SPEAK_QUEUE = 16
+
+
+@dataclass(frozen=True)
+class PromptPlayed:
+    """An utterance finished playing to the caller (or was cut by barge-in)."""
+
+    utterance_id: str
+    interrupted: bool = False
+
+
+@dataclass(frozen=True)
+class CallerSpeaking:
+    """Voice activity started: answer timers stop while the caller talks."""
+
+
+DialogInput = Any  # inbound events, Transcript, PromptPlayed, CallerSpeaking
+
+
+@dataclass
+class Call:
+    services: Services
+    handle: SessionHandle
+    transport: Transport
+    codec: Codec
+    #: "browser" or "telephony": escalation is a transfer on telephony, a message on browsers.
+    channel: str
+    #: "voice", "questionnaire", "echo" or "tts".
+    mode: str
+    kind: str
+    started_at: float = field(default_factory=time.monotonic)
+    setup: CallStarted | None = None
+    setup_done: trio.Event = field(default_factory=trio.Event)
+    out_rate: int = 16000
+    #: Pace reply audio in real time (interactive calls) or send it as fast as it comes.
+    paced: bool = True
+    end_code: int = CLOSE_NORMAL
+    end_reason: str = "call ended"
+    #: Metrics the session reports at the end (no patient data).
+    stats: dict[str, float] = field(default_factory=dict)
+    last_activity: float = field(default_factory=trio.current_time)
+    phrases: list[str] | None = None
+    phrases_changed: bool = False
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def __post_init__(self) -> None:
+        self.audio_send, self.audio_recv = trio.open_memory_channel[tuple[bytes, int]](
+            AUDIO_QUEUE_FRAMES
+        )
+        self.dialog_send, self.dialog_recv = trio.open_memory_channel[DialogInput](DIALOG_QUEUE)
+        self.speak_send, self.speak_recv = trio.open_memory_channel[Utterance](SPEAK_QUEUE)
+        self.scope = trio.CancelScope()
+
+    @property
+    def session_id(self) -> str:
+        return self.handle.session_id
+
+    def next_id(self, prefix: str = "u") -> str:
+        return f"{prefix}{next(self._ids)}"
+
+    def bump(self, name: str, amount: float = 1) -> None:
+        self.stats[name] = self.stats.get(name, 0) + amount
+
+    def touch(self) -> None:
+        self.last_activity = trio.current_time()
+
+    async def emit(self, event: OutboundEvent) -> None:
+        """Encode ``event`` with the call's codec and send its frames."""
+        for frame in self.codec.send(event):
+            await self.transport.send(frame)
+
+    async def error(self, code: str, message: str) -> None:
+        self.bump("errors")
+        log_event(log, logging.INFO, "call.client_error", session_id=self.session_id, code=code)
+        await self.emit(ErrorOut(code=code, message=message))
+
+    async def say(
+        self,
+        text: str,
+        *,
+        interruptible: bool = True,
+        cacheable: bool = True,
+        utterance_id: str | None = None,
+    ) -> str:
+        uid = utterance_id or self.next_id()
+        await self.speak_send.send(Utterance(uid, text, interruptible, cacheable))
+        return uid
+
+    def set_phrases(self, phrases: list[str] | None) -> None:
+        """Grammar for the next utterance; the listener applies it before feeding audio."""
+        self.phrases = phrases
+        self.phrases_changed = True
+
+    async def transcript(self, transcript: Transcript) -> None:
+        await self.dialog_send.send(transcript)
+
+    def end(self, reason: str, code: int = CLOSE_NORMAL) -> None:
+        """End the call: cancels every task of its nursery. The first reason given wins."""
+        if self.scope.cancel_called:
+            return
+        self.end_reason, self.end_code = reason, code
+        self.scope.cancel()

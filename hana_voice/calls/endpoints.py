@@ -1,0 +1,207 @@
+"""The WebSocket endpoints: admission, authentication and the choice of codec and dialog.
+
+Every connection is accepted first and refused afterwards, so browsers can read the close code
+and reason (a refused handshake shows them nothing). Order of checks: Origin allow-list
+(browser endpoints), rate limit (1008), credentials (1008, Maqsam apiKey 1002), session cap
+(1013). Then the call runs in its registry entry's cancel scope, which server shutdown
+cancels to close with 1001.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import trio
+from quart import current_app, websocket
+from quart_trio import QuartTrio
+
+from hana_voice.admission import CLOSE_POLICY, Refused, SessionHandle, client_address
+from hana_voice.calls import auth
+from hana_voice.calls.call import Call
+from hana_voice.calls.modes import echo_dialog, tts_dialog, voice_dialog
+from hana_voice.calls.session import Dialog, SetupCheck, run_call
+from hana_voice.calls.transport import QuartTransport
+from hana_voice.errors import AuthError
+from hana_voice.events import CallStarted, Ready
+from hana_voice.logs import log_event
+from hana_voice.protocols.base import Codec, Frame
+from hana_voice.protocols.browser import BrowserCodec
+from hana_voice.protocols.legacy import LegacyCodec, detect_dialect
+from hana_voice.protocols.maqsam import MaqsamCodec
+from hana_voice.protocols.twilio import TwilioCodec
+from hana_voice.services import Services, services_of
+
+log = logging.getLogger(__name__)
+
+TELEPHONY_RATE = 8000
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    path: str
+    #: Registry kind: "browser", "maqsam" or "telephony".
+    kind: str
+    #: "voice", "questionnaire", "echo" or "tts".
+    mode: str
+    #: "open", "service", "maqsam" or "telephony".
+    auth: str
+    #: Whether the first frame may select the legacy text-frame dialect.
+    legacy: bool = False
+
+
+ENDPOINTS = (
+    Endpoint("/ws", "browser", "voice", "open"),
+    Endpoint("/ws/healthcare-questionnaire", "browser", "questionnaire", "open"),
+    Endpoint("/ws/secure", "browser", "voice", "service"),
+    Endpoint("/ws/secure/healthcare", "browser", "questionnaire", "service"),
+    Endpoint("/ws/echo", "browser", "echo", "open", legacy=True),
+    Endpoint("/ws/tts", "browser", "tts", "open", legacy=True),
+    Endpoint("/ws/maqsam", "maqsam", "questionnaire", "maqsam"),
+    Endpoint("/ws/maqsam/healthcare", "maqsam", "questionnaire", "maqsam"),
+    Endpoint("/ws/telephony", "telephony", "questionnaire", "telephony"),
+    Endpoint("/ws/telephony/healthcare", "telephony", "questionnaire", "telephony"),
+)
+
+
+def _dialog(mode: str) -> Dialog:
+    if mode == "questionnaire":
+        from hana_voice.calls.questionnaire_dialog import questionnaire_dialog
+
+        dialog: Dialog = questionnaire_dialog
+        return dialog
+    return {"voice": voice_dialog, "echo": echo_dialog, "tts": tts_dialog}[mode]
+
+
+def register(app: QuartTrio, services: Services) -> None:
+    for endpoint in ENDPOINTS:
+        app.add_websocket(endpoint.path, endpoint.path, _handler(endpoint))
+
+
+def _handler(endpoint: Endpoint) -> Callable[[], Awaitable[None]]:
+    async def handler() -> None:
+        await serve_endpoint(endpoint)
+
+    handler.__name__ = "ws_" + endpoint.path.strip("/").replace("/", "_").replace("-", "_")
+    return handler
+
+
+async def serve_endpoint(endpoint: Endpoint) -> None:
+    services = services_of(current_app)  # type: ignore[arg-type]  # always our QuartTrio app
+    transport = QuartTransport(websocket._get_current_object())  # type: ignore[attr-defined]  # werkzeug LocalProxy API
+    await websocket.accept()
+    code, reason = 1000, "call ended"
+    try:
+        header_ok = _admission_checks(endpoint, services)
+        with services.registry.admit(endpoint.path, endpoint.kind) as handle:
+            with handle.cancel_scope:
+                code, reason = await _run(endpoint, services, transport, handle, header_ok)
+            if handle.end_code is not None:
+                code, reason = handle.end_code, handle.end_reason or "server restarting"
+    except Refused as refused:
+        code, reason = refused.close_code, refused.reason
+    except AuthError as exc:
+        services.registry.refuse("unauthorized")
+        code, reason = exc.close_code, str(exc)
+        log_event(log, logging.INFO, "ws.unauthorized", endpoint=endpoint.path)
+    with trio.CancelScope(shield=True), contextlib.suppress(Exception):
+        with trio.move_on_after(2):
+            await transport.close(code, reason)
+
+
+def _admission_checks(endpoint: Endpoint, services: Services) -> bool:
+    """Raise Refused or AuthError; return whether a Maqsam header credential matched."""
+    settings = services.settings
+    headers = websocket.headers
+    origin = headers.get("Origin")
+    allowed = settings.allowed_origins
+    if endpoint.kind == "browser" and allowed and origin and origin.rstrip("/") not in allowed:
+        services.registry.refuse("origin")
+        raise Refused(CLOSE_POLICY, "origin not allowed")
+    address = client_address(
+        websocket.remote_addr, headers.get("X-Forwarded-For"), settings.trust_forwarded_for
+    )
+    if services.rate_limiter.check(address) is not None:
+        services.registry.refuse("rate_limited")
+        raise Refused(
+            CLOSE_POLICY,
+            f"rate limit: more than {settings.rate_limit_per_minute} connections a minute",
+        )
+    mode = endpoint.auth
+    if mode == "open" and settings.require_auth:
+        mode = "service"
+    if mode == "service":
+        auth.check_service_auth(
+            settings.voice_service_secret, headers.get("Authorization"), websocket.args.get("token")
+        )
+    elif mode == "telephony":
+        auth.check_telephony_token(
+            settings.telephony_token, headers.get("Authorization"), websocket.args.get("token")
+        )
+    elif mode == "maqsam":
+        authed = auth.check_maqsam_header(
+            settings.maqsam_token, headers.get("Auth"), headers.get("Authorization")
+        )
+        return bool(authed)
+    return False
+
+
+async def _run(
+    endpoint: Endpoint,
+    services: Services,
+    transport: QuartTransport,
+    handle: SessionHandle,
+    maqsam_header_ok: bool,
+) -> tuple[int, str]:
+    settings = services.settings
+    first_frames: list[Frame] = []
+    on_setup: SetupCheck | None = None
+    codec: Codec
+    channel = "browser"
+    if endpoint.kind == "maqsam":
+        codec, channel = MaqsamCodec(), "telephony"
+        on_setup = _maqsam_setup(maqsam_header_ok)
+    elif endpoint.kind == "telephony":
+        codec, channel = TwilioCodec(), "telephony"
+        on_setup = _announce_ready
+    else:
+        codec = BrowserCodec(max_text_chars=settings.max_tts_chars)
+        if endpoint.legacy:
+            with trio.move_on_after(settings.idle_timeout):
+                first_frames.append(await transport.receive())
+            if not first_frames:
+                return 1000, f"idle timeout: no message for {settings.idle_timeout:g} s"
+            if detect_dialect(first_frames[0], endpoint.path) == "legacy":
+                codec = LegacyCodec(max_text_chars=settings.max_tts_chars)
+    call = Call(
+        services=services,
+        handle=handle,
+        transport=transport,
+        codec=codec,
+        channel=channel,
+        mode=endpoint.mode,
+        kind=endpoint.kind,
+        out_rate=TELEPHONY_RATE if channel == "telephony" else settings.sample_rate,
+    )
+    if isinstance(codec, BrowserCodec):
+        await call.emit(Ready(call.session_id))
+    await run_call(call, _dialog(endpoint.mode), first_frames=first_frames, on_setup=on_setup)
+    return call.end_code, call.end_reason
+
+
+async def _announce_ready(call: Call, setup: CallStarted) -> None:
+    await call.emit(Ready(call.session_id))
+
+
+def _maqsam_setup(header_ok: bool) -> SetupCheck:
+    async def check(call: Call, setup: CallStarted) -> None:
+        codec = call.codec
+        assert isinstance(codec, MaqsamCodec)
+        if not header_ok:
+            auth.check_maqsam_api_key(call.services.settings.maqsam_token, codec.setup_api_key)
+        # session.ready exactly once, after authentication and set-up (the codec enforces once).
+        await call.emit(Ready(call.session_id))
+
+    return check

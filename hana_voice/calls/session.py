@@ -1,0 +1,172 @@
+"""One call, one nursery: ``run_call`` owns it.
+
+The nursery runs four tasks joined by the bounded channels of :class:`Call`:
+
+- the frame reader: frames -> codec -> events (audio to the listener, the rest to the dialog);
+- the listener (STT reader): VAD, barge-in, recogniser, transcripts;
+- the dialog: decides what to say next (questionnaire, say requests, echo, TTS only);
+- the player (TTS writer): cached or synthesised audio, paced near real time.
+
+A disconnect, a fatal protocol error, the idle timeout, the maximum call length or the
+dialog's end cancels the whole scope. Cleanup (freeing the recogniser, recording how the call
+ended) runs in ``finally`` blocks, shielded where it must finish.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+import trio
+
+from hana_voice.admission import CLOSE_INTERNAL
+from hana_voice.calls.call import Call, PromptPlayed
+from hana_voice.calls.listener import Listener
+from hana_voice.calls.player import Player
+from hana_voice.errors import AuthError, HanaError, ProtocolError
+from hana_voice.events import AudioIn, CallStarted, HangUpIn, MarkEcho
+from hana_voice.logs import log_event
+from hana_voice.protocols.base import Frame, InboundEvent
+
+log = logging.getLogger(__name__)
+
+#: A dialog is an async function of the call; it returns when the call should end.
+Dialog = Callable[[Call], Awaitable[None]]
+#: Checks a CallStarted before it is accepted (Maqsam's apiKey); raises AuthError.
+SetupCheck = Callable[[Call, CallStarted], Awaitable[None]]
+
+
+async def run_call(
+    call: Call,
+    dialog: Dialog,
+    *,
+    first_frames: list[Frame] | None = None,
+    on_setup: SetupCheck | None = None,
+) -> None:
+    """Run the call until it ends; ``call.end_code``/``end_reason`` say how."""
+    settings = call.services.settings
+    player = Player(call)
+    listener = Listener(call, player)
+    started = time.perf_counter()
+    log_event(
+        log,
+        logging.INFO,
+        "call.start",
+        session_id=call.session_id,
+        kind=call.kind,
+        mode=call.mode,
+        endpoint=call.handle.endpoint,
+    )
+    try:
+        with trio.move_on_after(settings.max_call_seconds) as max_scope, call.scope:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(listener.run)
+                nursery.start_soon(player.run, nursery)
+                nursery.start_soon(_dialog_then_end, call, dialog)
+                await _read_frames(call, player, first_frames or [], on_setup)
+                call.end("caller hung up")  # no-op when the reader already ended the call
+        if max_scope.cancelled_caught:
+            call.end_reason = f"maximum call length reached ({settings.max_call_seconds:g} s)"
+    except HanaError as exc:
+        call.end_code, call.end_reason = CLOSE_INTERNAL, f"internal error: {exc.code}"
+        log_event(log, logging.ERROR, "call.failed", session_id=call.session_id, code=exc.code)
+    except Exception as exc:
+        # The top of a call: anything unexpected becomes a clean close with a reason.
+        call.end_code, call.end_reason = CLOSE_INTERNAL, "internal error"
+        log_event(
+            log,
+            logging.ERROR,
+            "call.crashed",
+            session_id=call.session_id,
+            exc_type=type(exc).__name__,
+            exc_info=True,
+        )
+    finally:
+        stats = {k: round(v, 3) for k, v in call.stats.items()}
+        log_event(
+            log,
+            logging.INFO,
+            "call.end",
+            session_id=call.session_id,
+            kind=call.kind,
+            code=call.end_code,
+            reason=call.end_reason,
+            seconds=round(time.perf_counter() - started, 3),
+            stats=stats,
+        )
+
+
+async def _dialog_then_end(call: Call, dialog: Dialog) -> None:
+    await dialog(call)
+    call.end(call.end_reason if call.end_reason != "call ended" else "dialog finished")
+
+
+async def _read_frames(
+    call: Call, player: Player, first_frames: list[Frame], on_setup: SetupCheck | None
+) -> None:
+    """Read frames until the peer goes away, hangs up, idles out or breaks the protocol."""
+    idle = call.services.settings.idle_timeout
+    backlog = list(first_frames)
+    while True:
+        if backlog:
+            frame = backlog.pop(0)
+        else:
+            with trio.move_on_after(idle) as idle_scope:
+                frame = await call.transport.receive()
+            if idle_scope.cancelled_caught:
+                call.end(f"idle timeout: no audio or message for {idle:g} s")
+                return
+        call.touch()
+        try:
+            events = call.codec.receive(frame)
+            for event in events:
+                if await _dispatch(call, player, event, on_setup):
+                    return
+        except AuthError as exc:
+            call.end(str(exc), exc.close_code)
+            return
+        except ProtocolError as exc:
+            if exc.fatal:
+                call.end(str(exc), exc.close_code)
+                return
+            await call.error(exc.code, str(exc))
+
+
+async def _dispatch(
+    call: Call, player: Player, event: InboundEvent, on_setup: SetupCheck | None
+) -> bool:
+    """Route one inbound event; True when the call is over."""
+    if isinstance(event, AudioIn):
+        try:
+            call.audio_send.send_nowait((event.pcm, event.sample_rate))
+        except trio.WouldBlock:
+            # The listener fell behind: drop audio rather than grow memory, and say so.
+            call.bump("audio_dropped_frames")
+            if call.stats["audio_dropped_frames"] in (1, 100, 1000):
+                log_event(
+                    log,
+                    logging.WARNING,
+                    "call.falling_behind",
+                    session_id=call.session_id,
+                    dropped=call.stats["audio_dropped_frames"],
+                )
+        return False
+    if isinstance(event, CallStarted):
+        if on_setup is not None:
+            await on_setup(call, event)
+        call.setup = event
+        if call.channel == "browser":
+            call.out_rate = event.sample_rate
+        call.setup_done.set()
+        await call.dialog_send.send(event)
+        return False
+    if isinstance(event, MarkEcho):
+        if player.mark_echoed(event.label):
+            await call.dialog_send.send(PromptPlayed(event.label))
+        return False
+    if isinstance(event, HangUpIn):
+        call.end(event.reason)
+        return True
+    await call.dialog_send.send(event)
+    return False

@@ -1,0 +1,48 @@
+"""The WebSocket seam between a call session and the server.
+
+The session speaks to a :class:`Transport`; production wraps Quart's websocket object, and
+tests may pass any object of the same shape. Sends are serialised with a lock so frames from
+the writer, the listener and the dialog never interleave mid-message.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import trio
+from quart import Websocket
+
+Frame = str | bytes
+
+
+class Transport(Protocol):
+    async def receive(self) -> Frame: ...
+
+    async def send(self, frame: Frame) -> None: ...
+
+    async def close(self, code: int, reason: str) -> None: ...
+
+
+class QuartTransport:
+    """Quart's websocket as a Transport. ``receive`` returns str for text, bytes for binary."""
+
+    def __init__(self, websocket: Websocket) -> None:
+        self._ws = websocket
+        self._send_lock = trio.Lock()
+        self.closed = False
+
+    async def receive(self) -> Frame:
+        frame: Frame = await self._ws.receive()
+        return frame
+
+    async def send(self, frame: Frame) -> None:
+        async with self._send_lock:
+            await self._ws.send(frame)
+
+    async def close(self, code: int, reason: str) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        # Close reasons are limited to 123 bytes by RFC 6455.
+        encoded = reason.encode()[:123]
+        await self._ws.close(code, encoded.decode(errors="ignore"))

@@ -1,0 +1,196 @@
+"""``hana-voice models download [stt|tts|all|MODEL]``: fetch, verify and install models.
+
+For each model: nothing happens when its directory is already complete (no request is made);
+otherwise its files are downloaded into ``MODELS_DIR/.downloads/`` (resumable ``.part``
+files, see :mod:`hana_voice.models_fetch`), verified, and installed atomically (see
+:mod:`hana_voice.models_unpack`). The downloaded archive is deleted once installed.
+
+Exit status: 0 when every model is present afterwards, 1 on a :class:`DownloadError`,
+2 on a usage or settings error. Messages go to stderr; the progress bar too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from hana_voice import models_manifest as manifest
+from hana_voice.errors import DownloadError, SettingsError
+from hana_voice.models_fetch import DEFAULT_OPTIONS, FetchOptions, fetch, normalise_sha256
+from hana_voice.models_manifest import ModelSpec, RemoteFile
+from hana_voice.models_unpack import install_archive, install_files, is_installed
+from hana_voice.settings import Settings
+
+DOWNLOADS = ".downloads"
+USER_AGENT = "hana-voice-model-download/1.0"
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def make_client(timeout: float = 30.0) -> httpx.Client:
+    """A blocking client: connect/read timeouts per request, redirects followed (HF uses them)."""
+    return httpx.Client(
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
+        follow_redirects=True,
+        # Ranges count bytes of the stored file: a compressed transfer would shift them.
+        headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
+    )
+
+
+def download_model(
+    spec: ModelSpec,
+    models_dir: Path,
+    client: httpx.Client,
+    *,
+    base_url: str | None = None,
+    sha256: dict[str, str] | None = None,
+    force: bool = False,
+    options: FetchOptions = DEFAULT_OPTIONS,
+) -> bool:
+    """Make sure ``spec`` is installed under ``models_dir``; return False if it already was.
+
+    ``sha256`` maps file names to expected digests, overriding the manifest.
+    """
+    final = models_dir / spec.target
+    if not force and is_installed(final, spec.required):
+        _say(f"{spec.name}: already present in {final}")
+        return False
+    _say(f"{spec.name}: downloading {spec.description} ({_approx(spec)}) into {final}")
+    downloads = models_dir / DOWNLOADS / spec.name
+    overrides = sha256 or {}
+    fetched: list[Path] = []
+    for file in spec.files:
+        fetched.append(
+            fetch(
+                client,
+                spec.url_for(file, base_url),
+                downloads / file.name,
+                size=file.size,
+                sha256=overrides.get(file.name, file.sha256),
+                options=options,
+            )
+        )
+    if spec.archive:
+        (archive,) = fetched
+        install_archive(archive, final, spec.required, force=force)
+        archive.unlink(missing_ok=True)
+    else:
+        install_files(fetched, final, spec.required, force=force)
+    for directory in (downloads, downloads.parent):
+        try:
+            directory.rmdir()  # only when empty: other models may be half-way
+        except OSError:
+            break
+    _say(f"{spec.name}: installed in {final} (licence: {spec.licence})")
+    return True
+
+
+def _approx(spec: ModelSpec) -> str:
+    if len(spec.files) == 1:
+        return spec.files[0].approx_size
+    return ", ".join(f"{f.name} {f.approx_size}" for f in spec.files)
+
+
+def _parse_sha256(values: Sequence[str], specs: Sequence[ModelSpec]) -> dict[str, str]:
+    """``HEX`` (when one file is selected) or ``FILE=HEX`` pairs."""
+    files: list[RemoteFile] = [f for spec in specs for f in spec.files]
+    result: dict[str, str] = {}
+    for value in values:
+        name, sep, digest = value.rpartition("=")
+        if not sep:
+            if len(files) != 1:
+                raise DownloadError(
+                    "--sha256 HEX needs exactly one file selected; use --sha256 FILE=HEX"
+                )
+            name = files[0].name
+        elif name not in {f.name for f in files}:
+            raise DownloadError(f"--sha256: {name!r} is not one of the selected files")
+        result[name] = normalise_sha256(digest)
+    return result
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "what",
+        nargs="?",
+        default="all",
+        choices=manifest.choices(),
+        help="stt (Vosk Arabic), tts (XTTS v2), all (both; default) or one model's name",
+    )
+    parser.add_argument("--models-dir", type=Path, help="default: MODELS_DIR from the settings")
+    parser.add_argument("--url", help="base URL of a mirror holding the same file names")
+    parser.add_argument(
+        "--sha256",
+        action="append",
+        default=[],
+        metavar="[FILE=]HEX",
+        help="expected sha256 (overrides the manifest); repeat as FILE=HEX for several files",
+    )
+    parser.add_argument("--force", action="store_true", help="download and replace even if present")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--retries", type=int, default=5, help="attempts after the first (5)")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds per network read")
+    parser.set_defaults(func=run_download)
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``models download`` on the CLI's top-level subparsers."""
+    models = subparsers.add_parser("models", help="manage speech models")
+    actions = models.add_subparsers(dest="models_command", required=True)
+    download = actions.add_parser(
+        "download",
+        help="download, verify and install models",
+        description=__doc__.splitlines()[0] if __doc__ else None,
+    )
+    add_arguments(download)
+
+
+def run_download(args: argparse.Namespace) -> int:
+    """Run the command for parsed ``args``; return the exit status."""
+    specs = manifest.resolve(args.what)
+    models_dir: Path | None = args.models_dir
+    if models_dir is None:
+        try:
+            models_dir = Settings.from_env().models_dir
+        except SettingsError as exc:
+            _say(f"error: {exc}")
+            return 2
+    options = FetchOptions(retries=max(0, args.retries), progress=not args.no_progress)
+    try:
+        sha256 = _parse_sha256(args.sha256, specs)
+        with make_client(args.timeout) as client:
+            for spec in specs:
+                download_model(
+                    spec,
+                    models_dir,
+                    client,
+                    base_url=args.url,
+                    sha256=sha256,
+                    force=args.force,
+                    options=options,
+                )
+    except DownloadError as exc:
+        _say(f"error: {exc}")
+        return 1
+    except OSError as exc:
+        _say(f"error: {models_dir}: {exc}")
+        return 1
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m hana_voice.models_download [stt|tts|all] [options]``."""
+    parser = argparse.ArgumentParser(prog="hana-voice models download", description=__doc__)
+    add_arguments(parser)
+    return run_download(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""``hana-voice interpret``: run answer understanding over lines of text, for tests and operators.
+
+Reads one answer per line on stdin and writes one JSON object per line on stdout::
+
+    {"text": "...", "value": "yes" | "no" | "uncertain" | 7 | null,
+     "intent": "repeat" | "human" | "stop" | null, "confidence": 0.95}
+
+Nothing is logged: the answers are patient data and go only to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from hana_voice.questionnaire.understanding import interpret
+
+TYPES = ("yes_no", "rating", "numeric")
+
+
+def run_interpret(answer_type: str, stdin: TextIO, stdout: TextIO) -> int:
+    """Interpret each line of ``stdin``; return the exit status (2 for an unknown type)."""
+    if answer_type not in TYPES:
+        print(f"interpret: --type must be one of {', '.join(TYPES)}", file=sys.stderr)
+        return 2
+    for line in stdin:
+        text = line.rstrip("\r\n")
+        understood = interpret(text, answer_type)
+        record = {
+            "text": text,
+            "value": understood.value,
+            "intent": understood.intent,
+            "confidence": understood.confidence,
+        }
+        stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+    stdout.flush()
+    return 0
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``interpret`` on the CLI's subparsers (``parser.add_subparsers()``).
+
+    The parsed namespace carries ``handler``: call ``args.handler(args)`` for the exit status.
+    """
+    parser = subparsers.add_parser(
+        "interpret",
+        help="understand Arabic answers read from stdin, one per line, as JSON lines",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--type", dest="answer_type", choices=TYPES, required=True)
+    parser.set_defaults(handler=lambda args: run_interpret(args.answer_type, sys.stdin, sys.stdout))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run ``interpret`` on its own: ``python -m hana_voice.questionnaire.interpret_cli``."""
+    parser = argparse.ArgumentParser(prog="hana-voice")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    given = list(sys.argv[1:] if argv is None else argv)
+    # Accept both "interpret --type X" (as under hana-voice) and plain "--type X".
+    if given[:1] == ["interpret"]:
+        given = given[1:]
+    args = parser.parse_args(["interpret", *given])
+    # Answers are Arabic: write UTF-8 whatever the locale says.
+    if hasattr(sys.stdin, "reconfigure"):
+        sys.stdin.reconfigure(encoding="utf-8")
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(encoding="utf-8")
+    raise SystemExit(args.handler(args))
+
+
+if __name__ == "__main__":
+    main()

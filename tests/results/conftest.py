@@ -1,0 +1,63 @@
+"""Fixtures for the results tests: settings, a fast retry policy and the HTTP receiver."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import trio
+
+from hana_voice.results.outbox import RetryPolicy
+from hana_voice.settings import Settings
+from tests.results.receiver import Receiver
+
+JWT_SECRET = "test-jwt-secret-of-a-decent-length-0123"
+VOICE_SECRET = "v" * 40
+
+#: Retries within milliseconds so that a test sees several attempts in well under a second.
+FAST = RetryPolicy(base_delay=0.01, max_delay=0.05, request_timeout=2.0, poll_interval=0.2)
+
+METADATA: dict[str, Any] = {
+    "patient_id": "patient-1",
+    "hospital_id": "hospital-1",
+    "campaign_id": "campaign-1",
+    "caller_number": "+966500000001",
+    "call_context": {
+        "provider": "maqsam",
+        "callee_number": "+966500000002",
+        "caller": "+966500000003",
+        "legs": [{"callee": "+966500000004", "leg": 1}],
+    },
+}
+
+
+@pytest.fixture
+def make_settings(tmp_path: Any) -> Callable[..., Settings]:
+    def make(url: str | None = None, **changes: Any) -> Settings:
+        base = Settings(
+            data_dir=tmp_path,
+            nextjs_api_url=url,
+            jwt_secret=JWT_SECRET if url else None,
+            voice_service_secret=VOICE_SECRET,
+        )
+        return base.with_overrides(**changes)
+
+    return make
+
+
+@pytest.fixture
+async def receiver(nursery: trio.Nursery) -> Receiver:
+    rx = Receiver(JWT_SECRET)
+    await rx.serve(nursery)
+    return rx
+
+
+@pytest.fixture
+def refused_url() -> str:
+    """A URL on a local port nothing listens on (the connection is refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
