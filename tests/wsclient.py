@@ -72,9 +72,7 @@ class Client:
 
 
 @asynccontextmanager
-async def connect(
-    url: str, headers: list[tuple[str, str]] | None = None
-) -> AsyncIterator[Client]:
+async def connect(url: str, headers: list[tuple[str, str]] | None = None) -> AsyncIterator[Client]:
     async with open_websocket_url(
         url, extra_headers=headers or [], max_message_size=MAX_MESSAGE
     ) as ws:

@@ -8,7 +8,7 @@ raises :class:`~hana_voice.errors.AudioError`.
 * :mod:`~hana_voice.audio.wav` - WAV files in, 16-bit mono WAV out
 * :mod:`~hana_voice.audio.resample` - one-shot and streaming sample-rate conversion (soxr)
 * :mod:`~hana_voice.audio.decode` - recorded utterances (WebM/Opus, Ogg, WAV) via PyAV
-* :mod:`~hana_voice.audio.vad` - streaming speech start/end detection (WebRTC VAD)
+* :mod:`~hana_voice.audio.vad` - streaming speech start/end detection (WebRTC VAD + energy gate)
 """
 
 from __future__ import annotations

@@ -119,6 +119,9 @@ class QuestionnaireRun:
     # --------------------------------------------------------------- actions
 
     async def _perform(self, actions: tuple[Action, ...]) -> None:
+        """Carry out the actions in order; ending the call waits until all are done."""
+        ending: str | None = None
+        hang_up: DialogHangUp | None = None
         for action in actions:
             if isinstance(action, Speak):
                 await self._speak(action)
@@ -126,11 +129,17 @@ class QuestionnaireRun:
                 await self._record(action)
             elif isinstance(action, Escalate):
                 await self._escalate(action)
+                if action.mode == "transfer":
+                    ending = f"transferred to a person: {action.reason}"
             elif isinstance(action, DialogHangUp):
-                await self.call.emit(HangUp(action.reason))
-                self.call.end(f"questionnaire ended: {action.reason}")
+                hang_up = action  # sent last, after the result
+                ending = f"questionnaire ended: {action.reason}"
             elif isinstance(action, Finished):
                 await self._finish(action)
+        if hang_up is not None:
+            await self.call.emit(HangUp(hang_up.reason))
+        if ending is not None:
+            self.call.end(ending)
 
     async def _speak(self, action: Speak) -> None:
         self.waiting_for, self.waiting_prompt, self.deadline = None, None, math.inf
@@ -172,8 +181,6 @@ class QuestionnaireRun:
     async def _escalate(self, action: Escalate) -> None:
         self.call.bump("escalations")
         await self.call.emit(Redirect(action.message or action.reason))
-        if action.mode == "transfer":
-            self.call.end(f"transferred to a person: {action.reason}")
 
     async def _finish(self, action: Finished) -> None:
         self.finished = True

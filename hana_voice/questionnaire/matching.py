@@ -133,7 +133,7 @@ def _match_at(words: Sequence[str], i: int, table: Table, longest: int) -> Span:
         if entry is not None:
             return Span(entry[0], key, entry[1])
     word = words[i]
-    if word.isdigit():
+    if word.isascii() and word.isdigit():
         return Span("number", (word,), int(word))
     for variant in _variants(word):
         entry = table.get((variant,))

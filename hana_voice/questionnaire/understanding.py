@@ -7,7 +7,7 @@ intent (repeat the question, talk to a person, stop the call). When the words di
 ("نعم ... لا", "سبعة أو ثمانية") or say nothing it knows, the value is ``None``: the dialog
 re-asks rather than guessing. An intent outranks answer words around it, so an answer with an
 intent has no value. Confidence is a plain score, 0..1, not a probability: strong
-words give 0.95, words that only lean one way give 0.6-0.7, and every word not understood
+words give 0.95, words that only lean one way give 0.5-0.55, and every word not understood
 takes a little off, so the dialog's confirmation threshold can catch the doubtful ones.
 """
 
@@ -27,8 +27,11 @@ Intent = Literal["repeat", "human", "stop"]
 
 STRONG = 0.95
 AGREEING = 0.98
-LEANING = 0.7
-WEAK = 0.6
+WEAK = 0.55
+#: "not <word we do not know>" is probably no, but below WEAK so that templates confirm it.
+NEGATED_GUESS = 0.5
+#: An option picked by position ("الثاني", "٢") rather than by its own words.
+BY_POSITION = 0.85
 CONFLICT = 0.3
 INTENT_ONLY = 0.9
 UNKNOWN_PENALTY = 0.03
@@ -150,7 +153,7 @@ def _negated(after: Span | None) -> tuple[str, float] | None:
     if after.label == "uncertain":
         return "uncertain", STRONG
     if after.label in ("unknown", "number", "option"):
-        return "no", LEANING
+        return "no", NEGATED_GUESS
     return None
 
 
@@ -201,9 +204,9 @@ def _choice(
     position = positions.pop()
     assert isinstance(position, int)
     if position == -1:
-        return options[-1].id, LEANING + 0.15, used
+        return options[-1].id, BY_POSITION, used
     if 1 <= position <= len(options):
-        return options[position - 1].id, LEANING + 0.15, used
+        return options[position - 1].id, BY_POSITION, used
     return None, CONFLICT, used
 
 

@@ -213,7 +213,11 @@ class OutboxWorker:
         if url is None or secret is None:
             raise AssertionError("only called when configured")
         token = make_token(secret, self.settings.jwt_expiry_minutes, self._clock())
-        body = build_payload(claim.call, claim.idempotency_key)
+        try:
+            body = build_payload(claim.call, claim.idempotency_key)
+        except (KeyError, TypeError, AttributeError) as exc:
+            # A row written by hand or by another version: keep it, flag it, carry on.
+            return "rejected", None, f"unsendable row ({type(exc).__name__})", None
         headers = request_headers(token, claim.idempotency_key)
         client = self._client
         try:

@@ -6,8 +6,10 @@ Every SQLite call runs in a worker thread (``trio.to_thread.run_sync``) behind a
 
 Cancellation: threads are not abandoned (``abandon_on_cancel=False``). A cancelled caller
 waits for its transaction to commit or roll back (at most ``busy_timeout`` per try), so a
-write is never left half-known. Call sessions should still shield ``finish_call`` in their
-final cleanup so the status and the hand-over are recorded when the call is torn down.
+write is never left half-known; a cancel that lands before the thread starts leaves the
+write unwritten and held in memory, as below. Call sessions should still shield
+``finish_call`` in their final cleanup so the status and the hand-over are recorded when
+the call is torn down.
 
 When a write fails (disk full, database locked past the retries): ``start_call`` and
 ``record_answer`` do not raise. They log the session id and the cause, keep the write in
@@ -34,7 +36,7 @@ import trio
 
 from hana_voice.errors import StoreError
 from hana_voice.results.database import Claim, ResultDatabase
-from hana_voice.results.tables import AnswerRecord, CallFinish, CallStart, Write
+from hana_voice.results.tables import FINAL_STATUSES, AnswerRecord, CallFinish, CallStart, Write
 
 T = TypeVar("T")
 
@@ -113,13 +115,21 @@ class ResultStore:
 
     async def _apply(self, session_id: str, writes: list[Write]) -> list[str]:
         """Write what this call still owes plus ``writes``; keep them all on failure."""
-        batch = self._unwritten.pop(session_id, []) + writes
+        held = self._unwritten.pop(session_id, [])
+        batch = held + writes
         if not batch:
             return []
         try:
             queued = await self._run(self.db.apply, batch, self._clock())
-        except StoreError:
+        except (StoreError, trio.Cancelled):
+            # Nothing was written: a cancel lands only before the thread starts (threads are
+            # not abandoned), and a failed transaction is rolled back.
             self._unwritten[session_id] = batch
+            raise
+        except BaseException:
+            # Misuse in ``writes``: drop the faulty write, keep what was held before.
+            if held:
+                self._unwritten[session_id] = held
             raise
         if queued:
             self._notify_finished()
@@ -177,6 +187,8 @@ class ResultStore:
 
         Raises StoreError when the call's writes cannot be made durable now.
         """
+        if status not in FINAL_STATUSES:
+            raise ValueError(f"unknown call status {status!r}; one of {FINAL_STATUSES}")
         await self._apply(session_id, [CallFinish(session_id, status, call_duration_seconds)])
 
     @property

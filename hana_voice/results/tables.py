@@ -22,7 +22,7 @@ from typing import Any
 from hana_voice.results.handover import idempotency_key, strip_phone_numbers
 
 IN_PROGRESS = "in_progress"
-FINAL_STATUSES = ("completed", "escalated", "stopped", "incomplete", "error")
+FINAL_STATUSES = ("completed", "escalated", "stopped", "consent_refused", "incomplete", "error")
 DELIVERY_STATES = ("pending", "pending_config", "delivering", "delivered", "failed")
 
 SCHEMA = """

@@ -36,7 +36,8 @@ def voiced(seconds: float, rate: int, seed: int = 0) -> Floats:
         signal += (0.05 + formants) / harmonic**0.5 * np.sin(harmonic * phase)
     syllables = 0.55 - 0.45 * np.cos(2 * np.pi * 4 * t)
     signal *= syllables
-    return 0.3 * signal / np.max(np.abs(signal))
+    result: Floats = 0.3 * signal / np.max(np.abs(signal))
+    return result
 
 
 def line_noise(seconds: float, rate: int, dbfs: float, seed: int = 1) -> Floats:
@@ -45,7 +46,8 @@ def line_noise(seconds: float, rate: int, dbfs: float, seed: int = 1) -> Floats:
     spectrum = np.fft.rfft(np.random.default_rng(seed).standard_normal(n))
     freqs = np.fft.rfftfreq(n, 1 / rate)
     noise = np.fft.irfft(spectrum * ((freqs > 300) & (freqs < 3400)), n)
-    return noise / np.sqrt(np.mean(noise**2)) * 10 ** (dbfs / 20)
+    result: Floats = noise / np.sqrt(np.mean(noise**2)) * 10 ** (dbfs / 20)
+    return result
 
 
 def peak_frequency(pcm: bytes, rate: int) -> float:

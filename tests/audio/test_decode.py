@@ -25,6 +25,7 @@ def encode(
     buffer = io.BytesIO()
     with av.open(buffer, "w", format=container) as out:
         stream = out.add_stream(codec, rate=rate, layout=layout)
+        assert isinstance(stream, av.AudioStream)
         for start in range(0, len(samples), 960):
             chunk = interleaved[:, start * channels : (start + 960) * channels]
             frame = av.AudioFrame.from_ndarray(chunk, format="s16", layout=layout)

@@ -103,27 +103,87 @@ MISTAKES = [
     ("duplicate id", _set("questions/1/id", "chest"), "questions[1].id", "duplicate id"),
     ("duplicate order", _set("questions/1/order", 1), "questions[1].order", "duplicate order"),
     ("key not digit", _set("questions/0/keypad", {"x": "yes"}), "questions[0].keypad.x", "digit"),
-    ("key two digits", _set("questions/0/keypad", {"12": "yes"}), "questions[0].keypad.12", "digit"),
-    ("key bad answer", _set("questions/0/keypad", {"1": "maybe"}), "questions[0].keypad.1", "yes, no"),
-    ("key not option", _set("questions/2/keypad", {"1": "fine"}), "questions[2].keypad.1", "option"),
-    ("key off range", _set("questions/1/keypad", {"1": 11}), "questions[1].keypad.1", "whole number"),
-    ("critical not option", _set("questions/2/critical", ["awful"]), "questions[2].critical.answers[0]", "option"),
-    ("critical yes_no", _set("questions/0/critical", ["maybe"]), "questions[0].critical.answers[0]", "yes, no"),
-    ("critical bound range", _set("questions/1/critical", {"at_least": 11}), "questions[1].critical.at_least", "out of range"),
-    ("critical bound type", _set("questions/0/critical", {"at_least": 3}), "questions[0].critical.at_least", "numeric bounds"),
+    (
+        "key two digits",
+        _set("questions/0/keypad", {"12": "yes"}),
+        "questions[0].keypad.12",
+        "digit",
+    ),
+    (
+        "key bad answer",
+        _set("questions/0/keypad", {"1": "maybe"}),
+        "questions[0].keypad.1",
+        "yes, no",
+    ),
+    (
+        "key not option",
+        _set("questions/2/keypad", {"1": "fine"}),
+        "questions[2].keypad.1",
+        "option",
+    ),
+    (
+        "key off range",
+        _set("questions/1/keypad", {"1": 11}),
+        "questions[1].keypad.1",
+        "whole number",
+    ),
+    (
+        "critical not option",
+        _set("questions/2/critical", ["awful"]),
+        "questions[2].critical.answers[0]",
+        "option",
+    ),
+    (
+        "critical yes_no",
+        _set("questions/0/critical", ["maybe"]),
+        "questions[0].critical.answers[0]",
+        "yes, no",
+    ),
+    (
+        "critical bound range",
+        _set("questions/1/critical", {"at_least": 11}),
+        "questions[1].critical.at_least",
+        "out of range",
+    ),
+    (
+        "critical bound type",
+        _set("questions/0/critical", {"at_least": 3}),
+        "questions[0].critical.at_least",
+        "numeric bounds",
+    ),
     ("rating max range", _set("questions/1/max", 11), "questions[1].max", "out of range"),
     ("rating min >= max", _set("questions/1/min", 10), "questions[1].max", "greater than min"),
     ("min on yes_no", _set("questions/0/min", 1), "questions[0].min", "only rating"),
-    ("choice no options", _set("questions/2/options", _DELETE), "questions[2].options", "two options"),
+    (
+        "choice no options",
+        _set("questions/2/options", _DELETE),
+        "questions[2].options",
+        "two options",
+    ),
     ("one option", _set("questions/2/options", ["a"]), "questions[2].options", "at least two"),
-    ("options on yes_no", _set("questions/0/options", ["a", "b"]), "questions[0].options", "only multiple_choice"),
-    ("dup option", _set("questions/2/options", ["a", "a"]), "questions[2].options[1].id", "duplicate"),
+    (
+        "options on yes_no",
+        _set("questions/0/options", ["a", "b"]),
+        "questions[0].options",
+        "only multiple_choice",
+    ),
+    (
+        "dup option",
+        _set("questions/2/options", ["a", "a"]),
+        "questions[2].options[1].id",
+        "duplicate",
+    ),
     ("bad global key", _set("keypad", {"0": "dance"}), "keypad.0", "not one of"),
     ("bad global key name", _set("keypad", {"A": "human"}), "keypad.A", "unknown"),
-    ("confirmation lacks answer", _set("prompts", {"confirmation": "صحيح؟"}), "prompts.confirmation", "{answer}"),
+    (
+        "confirmation lacks answer",
+        _set("prompts", {"confirmation": "صحيح؟"}),
+        "prompts.confirmation",
+        "{answer}",
+    ),
     ("unknown prompt", _set("prompts", {"hello": "x"}), "prompts.hello", "unknown"),
     ("prompt type", _set("greeting", 3), "greeting", "object"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("change", "field", "problem"), [m[1:] for m in MISTAKES],
@@ -166,7 +226,7 @@ def test_duplicate_questionnaire_ids_across_files(tmp_path: Path) -> None:
 def test_missing_or_empty_directory(tmp_path: Path) -> None:
     with pytest.raises(TemplateError, match="not a directory"):
         load_questionnaires(tmp_path / "nope")
-    with pytest.raises(TemplateError, match="no \\*.json"):
+    with pytest.raises(TemplateError, match=r"no \*\.json"):
         load_questionnaires(tmp_path)
 
 

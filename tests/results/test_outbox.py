@@ -280,3 +280,29 @@ async def test_a_finished_call_wakes_the_worker(
                 await _finished_call(store, "s1")
                 await posted.wait()
                 nursery.cancel_scope.cancel()
+
+
+async def test_an_unsendable_row_is_flagged_and_the_worker_carries_on(
+    tmp_path: Path, make_settings: Callable[..., Settings]
+) -> None:
+    path = tmp_path / "r.sqlite3"
+    with trio.fail_after(10):
+        async with ResultStore.open(path) as store:
+            await _finished_call(store, "bad")
+            await _finished_call(store, "good")
+            # As if another version had written metadata of another shape.
+            await trio.to_thread.run_sync(
+                store.db._conn.execute,
+                "UPDATE calls SET metadata = '[1, 2]' WHERE session_id = 'bad'",
+            )
+            worker = OutboxWorker(
+                store, make_settings("http://front.invalid"), policy=FAST, transport=_replying()
+            )
+            await worker.run_once()
+            bad = await store.get_call("bad")
+            good = await store.get_call("good")
+    assert bad is not None
+    assert good is not None
+    assert bad["delivery"]["state"] == "failed"
+    assert bad["delivery"]["last_error"] == "unsendable row (AttributeError)"
+    assert good["delivery"]["state"] == "delivered"

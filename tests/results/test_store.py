@@ -193,3 +193,25 @@ async def test_unopenable_database_raises_store_error(tmp_path: Path) -> None:
     blocker.write_text("a file where the data directory should be")
     with trio.fail_after(10), pytest.raises(StoreError, match="cannot open"):
         await ResultStore.connect(blocker / "r.sqlite3")
+
+
+async def test_held_writes_survive_misuse_and_cancellation(tmp_path: Path) -> None:
+    path = tmp_path / "r.sqlite3"
+    with trio.fail_after(10):
+        async with ResultStore.open(path, busy_timeout=0.05, lock_retries=0) as store:
+            await store.start_call("s1", "tpl", 2, {})
+            holder = sqlite3.connect(path, isolation_level=None)
+            holder.execute("BEGIN EXCLUSIVE")
+            assert not await _answer(store, "s1", 1)
+            holder.execute("ROLLBACK")
+            holder.close()
+            with pytest.raises(ValueError, match="unknown call status"):
+                await store.finish_call("s1", "great")
+            with trio.CancelScope() as scope:
+                scope.cancel()
+                await _answer(store, "s1", 2)
+            assert store.unwritten == 2
+            await store.finish_call("s1", "stopped")
+            call = await store.get_call("s1")
+    assert call is not None
+    assert [a["question_id"] for a in call["answers"]] == ["q1", "q2"]
