@@ -80,4 +80,4 @@ async def connect(url: str, headers: list[tuple[str, str]] | None = None) -> Asy
             yield Client(ws)
         finally:
             # Close the TCP stream ourselves (see the module docstring).
-            await ws._stream.aclose()  # noqa: SLF001 - no public API closes it
+            await ws._stream.aclose()  # no public API closes it

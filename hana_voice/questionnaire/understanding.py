@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import pairwise
 from typing import Literal
 
@@ -215,30 +216,35 @@ def expected_phrases(question: Question) -> list[str]:
 
     Open-text questions return an empty list: they need free recognition, not a grammar.
     """
+    return list(_phrases(question.type, question.options))
+
+
+@lru_cache(maxsize=256)
+def _phrases(answer_type: str, options: tuple[Option, ...]) -> tuple[str, ...]:
+    # Cached: the lists depend only on the type and the options, and a dialog asks for them
+    # on every prompt.
     intents = (lexicon.REPEAT, lexicon.HUMAN, lexicon.STOP, lexicon.PERSON, lexicon.TALK,
                lexicon.WANT)  # fmt: skip
-    if question.type == "open_text":
-        return []
-    if question.type == "yes_no":
+    if answer_type == "open_text":
+        return ()
+    if answer_type == "yes_no":
         groups: tuple[Sequence[str], ...] = (
             lexicon.YES, lexicon.NO, lexicon.UNCERTAIN, lexicon.WEAK_YES, lexicon.NEGATORS,
             lexicon.CERTAINTY,
         )  # fmt: skip
-    elif question.type in ("rating", "numeric"):
+    elif answer_type in ("rating", "numeric"):
         numbers = [w for n in sorted(lexicon.NUMBER_WORDS) for w in lexicon.NUMBER_WORDS[n]]
         groups = (numbers, lexicon.SCALE_MARKERS, lexicon.FRACTIONS)
     else:
         option_words = [
             w
-            for o in question.options
+            for o in options
             for w in (o.text, *((o.speech_text,) if o.speech_text else ()), *o.synonyms)
         ]
         ordinals = [w for n in sorted(lexicon.ORDINALS) for w in lexicon.ORDINALS[n]]
-        numbers = [
-            w for n in range(1, len(question.options) + 1) for w in lexicon.NUMBER_WORDS.get(n, ())
-        ]
+        numbers = [w for n in range(1, len(options) + 1) for w in lexicon.NUMBER_WORDS.get(n, ())]
         groups = (option_words, ordinals, numbers, lexicon.NEGATORS)
-    return [*lexicon.grammar_words(*groups, lexicon.FILLERS, *intents), "[unk]"]
+    return (*lexicon.grammar_words(*groups, lexicon.FILLERS, *intents), "[unk]")
 
 
 def spoken_answer(question: Question, value: AnswerValue) -> str:

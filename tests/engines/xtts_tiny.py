@@ -53,7 +53,7 @@ def tiny_config_dict() -> dict[str, Any]:
         gpt_num_audio_tokens=34,
         gpt_start_audio_token=32,
         gpt_stop_audio_token=33,
-        gpt_max_audio_tokens=12,
+        gpt_max_audio_tokens=8,
         gpt_max_text_tokens=402,
         gpt_max_prompt_tokens=70,
         gpt_use_perceiver_resampler=True,
@@ -114,7 +114,7 @@ def write_tiny_xtts(target: Path) -> Path:
 
     config = XttsConfig()
     config.load_json(str(target / "config.json"))
-    model = Xtts.init_from_config(config)
+    model = Xtts(config)
     model.tokenizer = VoiceBpeTokenizer(vocab_file=str(target / "vocab.json"))
     model.init_models()
     state = _share_storage(model.state_dict())
