@@ -34,3 +34,12 @@ def _wiring(app: QuartTrio, services: Services) -> None:
 
 
 PLUGINS.insert(0, _wiring)
+
+
+def _metrics(app: QuartTrio, services: Services) -> None:
+    from hana_voice.metrics import install
+
+    install(app, services)
+
+
+PLUGINS.append(_metrics)

@@ -16,6 +16,7 @@ import trio
 from hana_voice.admission import RateLimiter, SessionRegistry
 from hana_voice.engines.manager import EngineManager
 from hana_voice.engines.runner import EngineRunner
+from hana_voice.metrics import Metrics
 from hana_voice.settings import Settings
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ class Services:
     registry: SessionRegistry
     rate_limiter: RateLimiter
     runner: EngineRunner
+    metrics: Metrics
     started_at: float = field(default_factory=time.monotonic)
     #: Filled at start-up by the modules that own them (questionnaires, results, cache).
     extras: dict[str, Any] = field(default_factory=dict)
@@ -36,12 +38,16 @@ class Services:
     @classmethod
     def build(cls, settings: Settings, engines: EngineManager) -> Services:
         limiter = trio.CapacityLimiter(settings.max_concurrent_sessions)
+        metrics = Metrics()
         return cls(
+            metrics=metrics,
             settings=settings,
             engines=engines,
             registry=SessionRegistry(settings.max_concurrent_sessions),
             rate_limiter=RateLimiter(settings.rate_limit_per_minute),
-            runner=EngineRunner(limiter, settings.processing_timeout),
+            runner=EngineRunner(
+                limiter, settings.processing_timeout, observe=metrics.engine_seconds
+            ),
         )
 
     @property

@@ -68,6 +68,8 @@ class Call:
     #: Metrics the session reports at the end (no patient data).
     stats: dict[str, float] = field(default_factory=dict)
     last_activity: float = field(default_factory=trio.current_time)
+    #: When the caller last stopped speaking (perf_counter), for the reply-latency metric.
+    speech_ended_at: float | None = None
     phrases: list[str] | None = None
     phrases_changed: bool = False
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -100,6 +102,7 @@ class Call:
 
     async def error(self, code: str, message: str) -> None:
         self.bump("errors")
+        self.services.metrics.errors.labels(code).inc()
         log_event(log, logging.INFO, "call.client_error", session_id=self.session_id, code=code)
         await self.emit(ErrorOut(code=code, message=message))
 

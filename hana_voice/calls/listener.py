@@ -75,6 +75,7 @@ class Listener:
         if ended or len(self._pending) >= FEED_SECONDS * rate * 2:
             await self._feed(rate)
         if ended:
+            self.call.speech_ended_at = time.perf_counter()
             await self._flush()
 
     def _remember(self, pcm: bytes, rate: int) -> None:

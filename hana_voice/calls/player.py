@@ -167,6 +167,19 @@ class _Pacer:
         self.t0: float | None = None
         self.sent = 0.0
 
+    def _first_audio(self) -> None:
+        call, now = self.call, time.perf_counter()
+        metrics = call.services.metrics
+        source = "cache" if self.utterance.cacheable else "synthesis"
+        metrics.tts_first_audio.labels(source).observe(now - self.requested)
+        call.stats.setdefault("first_audio_ms", (now - self.requested) * 1e3)
+        if call.speech_ended_at is not None:
+            # The first reply after the caller stopped speaking.
+            metrics.reply_latency.observe(now - call.speech_ended_at)
+            call.bump("replies")
+            call.bump("reply_latency_sum_ms", (now - call.speech_ended_at) * 1e3)
+            call.speech_ended_at = None
+
     @property
     def end_time(self) -> float:
         return (self.t0 if self.t0 is not None else trio.current_time()) + self.sent
@@ -175,7 +188,7 @@ class _Pacer:
         call = self.call
         if self.t0 is None:
             self.t0 = trio.current_time()
-            call.stats.setdefault("first_audio_ms", (time.perf_counter() - self.requested) * 1e3)
+            self._first_audio()
         if call.paced:
             await trio.sleep_until(self.t0 + self.sent - LEAD)
         await call.emit(AudioOut(self.utterance.utterance_id, chunk, call.out_rate))

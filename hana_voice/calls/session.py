@@ -83,6 +83,7 @@ async def run_call(
             exc_info=True,
         )
     finally:
+        _observe(call)
         stats = {k: round(v, 3) for k, v in call.stats.items()}
         log_event(
             log,
@@ -170,3 +171,13 @@ async def _dispatch(
         return True
     await call.dialog_send.send(event)
     return False
+
+
+def _observe(call: Call) -> None:
+    metrics, stats = call.services.metrics, call.stats
+    metrics.calls_ended.labels(call.kind, str(call.end_code)).inc()
+    metrics.barge_ins.inc(stats.get("barge_ins", 0))
+    metrics.dropped_audio.inc(stats.get("audio_dropped_frames", 0))
+    audio = stats.get("stt_audio_seconds", 0.0)
+    if audio > 0:
+        metrics.stt_rtf.observe(stats.get("stt_busy_seconds", 0.0) / audio)

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import trio
 
@@ -58,15 +58,28 @@ class ThreadBusy:
         closer()
 
 
+class _Observer(Protocol):
+    def labels(self, what: str) -> _Observation: ...
+
+
+class _Observation(Protocol):
+    def observe(self, amount: float) -> None: ...
+
+
 class EngineRunner:
     """Runs blocking engine calls in threads behind one limiter and one timeout."""
 
-    def __init__(self, limiter: trio.CapacityLimiter, timeout: float) -> None:
+    def __init__(
+        self, limiter: trio.CapacityLimiter, timeout: float, observe: _Observer | None = None
+    ) -> None:
         self.limiter = limiter
         self.timeout = timeout
+        #: Optional latency histogram (labelled by ``what``) fed by every ``run``.
+        self.observe = observe
 
     async def run(self, fn: Callable[..., T], *args: object, what: str = "engine call") -> T:
         """Run ``fn(*args)`` in a worker thread; raise EngineTimeout past the timeout."""
+        started = time.perf_counter()
         try:
             with trio.fail_after(self.timeout):
                 return await trio.to_thread.run_sync(
@@ -74,6 +87,9 @@ class EngineRunner:
                 )
         except trio.TooSlowError:
             raise EngineTimeout(f"{what} took longer than {self.timeout:g} s") from None
+        finally:
+            if self.observe is not None:
+                self.observe.labels(what).observe(time.perf_counter() - started)
 
     @asynccontextmanager
     async def stream(

@@ -67,31 +67,11 @@ _DIGITS = tuple("0123456789")
 _CHOICE_KEYS = tuple("123456789")
 
 __all__ = [
-    "CHANNELS",
-    "MAX_REPEATS",
-    "Action",
-    "CallerHungUp",
-    "Channel",
-    "DialogState",
-    "Escalate",
-    "EscalationReason",
-    "Event",
-    "Expectation",
-    "Finished",
-    "HangUp",
-    "KeyPressed",
-    "NoResponse",
-    "Outcome",
-    "Pending",
-    "PromptPlayed",
-    "RecordAnswer",
-    "Source",
-    "Speak",
-    "Step",
-    "UserSaid",
-    "start",
-    "step",
-]
+    "CHANNELS", "MAX_REPEATS", "Action", "CallerHungUp", "Channel", "DialogState", "Escalate",
+    "EscalationReason", "Event", "Expectation", "Finished", "HangUp", "KeyPressed",
+    "NoResponse", "Outcome", "Pending", "PromptPlayed", "RecordAnswer", "Source", "Speak",
+    "Step", "UserSaid", "start", "step",
+]  # fmt: skip
 
 Step = tuple["DialogState", tuple[Action, ...]]
 

@@ -52,7 +52,15 @@ def add_parser(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--type", dest="answer_type", choices=TYPES, required=True)
-    parser.set_defaults(handler=lambda args: run_interpret(args.answer_type, sys.stdin, sys.stdout))
+    parser.set_defaults(handler=_handle)
+
+
+def _handle(args: argparse.Namespace) -> int:
+    # Answers are Arabic: read and write UTF-8 whatever the locale says.
+    for stream in (sys.stdin, sys.stdout):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(encoding="utf-8")
+    return run_interpret(args.answer_type, sys.stdin, sys.stdout)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -64,11 +72,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     if given[:1] == ["interpret"]:
         given = given[1:]
     args = parser.parse_args(["interpret", *given])
-    # Answers are Arabic: write UTF-8 whatever the locale says.
-    if hasattr(sys.stdin, "reconfigure"):
-        sys.stdin.reconfigure(encoding="utf-8")
-    if hasattr(sys.stdout, "reconfigure"):
-        sys.stdout.reconfigure(encoding="utf-8")
     raise SystemExit(args.handler(args))
 
 

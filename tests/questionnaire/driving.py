@@ -8,7 +8,6 @@ from typing import TypeVar
 from hana_voice.questionnaire.dialog import (
     Action,
     Channel,
-    DialogState,
     Event,
     NoResponse,
     PromptPlayed,
@@ -49,7 +48,3 @@ class Call:
 
 def of(kind: type[A], actions: Iterable[object]) -> list[A]:
     return [a for a in actions if isinstance(a, kind)]
-
-
-def state_of(call: Call) -> DialogState:
-    return call.state

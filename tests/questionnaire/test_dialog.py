@@ -11,6 +11,7 @@ from hana_voice.questionnaire.dialog import (
     MAX_REPEATS,
     CallerHungUp,
     Escalate,
+    Event,
     Finished,
     HangUp,
     KeyPressed,
@@ -344,8 +345,9 @@ def test_odd_events_are_ignored(mini: Questionnaire) -> None:
         assert step(state, event) == (state, ())
     call.send(UserSaid("لا"))
     ending = call.state
-    for event in (UserSaid("نعم"), KeyPressed("1"), NoResponse("old"), PromptPlayed("old")):
-        assert step(ending, event) == (ending, ())
+    late: list[Event] = [UserSaid("نعم"), KeyPressed("1"), NoResponse("old"), PromptPlayed("old")]
+    for late_event in late:
+        assert step(ending, late_event) == (ending, ())
     assert call.silence()[0] == HangUp("consent_refused")  # a lost mark: silence ends it too
 
 
