@@ -43,7 +43,7 @@ def run_interpret(answer_type: str, stdin: TextIO, stdout: TextIO) -> int:
 def add_parser(subparsers: Any) -> None:
     """Register ``interpret`` on the CLI's subparsers (``parser.add_subparsers()``).
 
-    The parsed namespace carries ``handler``: call ``args.handler(args)`` for the exit status.
+    The parsed namespace carries ``func``: call ``args.func(args)`` for the exit status.
     """
     parser = subparsers.add_parser(
         "interpret",
@@ -52,7 +52,7 @@ def add_parser(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--type", dest="answer_type", choices=TYPES, required=True)
-    parser.set_defaults(handler=_handle)
+    parser.set_defaults(func=_handle)
 
 
 def _handle(args: argparse.Namespace) -> int:
@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if given[:1] == ["interpret"]:
         given = given[1:]
     args = parser.parse_args(["interpret", *given])
-    raise SystemExit(args.handler(args))
+    raise SystemExit(args.func(args))
 
 
 if __name__ == "__main__":

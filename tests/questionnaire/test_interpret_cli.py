@@ -43,7 +43,7 @@ def test_add_parser_registers_interpret() -> None:
     parser = argparse.ArgumentParser()
     add_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["interpret", "--type", "rating"])
-    assert args.answer_type == "rating" and callable(args.handler)
+    assert args.answer_type == "rating" and callable(args.func)
 
 
 def test_subprocess_writes_utf8_json_lines() -> None:
