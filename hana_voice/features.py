@@ -43,3 +43,12 @@ def _metrics(app: QuartTrio, services: Services) -> None:
 
 
 PLUGINS.append(_metrics)
+
+
+def _demo(app: QuartTrio, services: Services) -> None:
+    from hana_voice.demo import install
+
+    install(app, services)
+
+
+PLUGINS.append(_demo)

@@ -8,6 +8,7 @@ check's detail text. The WebSocket helper :func:`open_ws` is shared with the voi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -53,6 +54,12 @@ MAX_MESSAGE = 32 * 1024 * 1024
 #: How long a connect check waits after the handshake for an immediate refusal.
 SETTLE_SECONDS = 0.5
 ECHO_RATE = 16000
+_HEALTH_STATUS: dict[str, Status] = {
+    "healthy": "passed",
+    "degraded": "degraded",
+    "loading": "warning",
+}
+_ENGINE_STATUS: dict[str, Status] = {"loaded": "passed", "loading": "warning", "skipped": "skipped"}
 #: Marks the verifier's own calls in stored results.
 VERIFY_CONTEXT = {"campaign_id": "deploy-verification"}
 
@@ -94,7 +101,7 @@ def ws_base(url: str) -> str:
 
 @asynccontextmanager
 async def open_ws(
-    url: str, headers: list[tuple[str, str]], *, timeout: float
+    url: str, headers: list[tuple[str, str]], *, limit: float
 ) -> AsyncIterator[WebSocketConnection]:
     """A trio-websocket client that closes its own TCP stream on the way out.
 
@@ -106,8 +113,8 @@ async def open_ws(
         url,
         extra_headers=encoded,
         max_message_size=MAX_MESSAGE,
-        connect_timeout=timeout,
-        disconnect_timeout=min(timeout, 5.0),
+        connect_timeout=limit,
+        disconnect_timeout=min(limit, 5.0),
     ) as ws:
         try:
             yield ws
@@ -127,7 +134,7 @@ async def next_json(ws: WebSocketConnection, kinds: tuple[str, ...]) -> dict[str
 
 
 def _why(exc: BaseException) -> str:
-    if isinstance(exc, ConnectionClosed):
+    if isinstance(exc, ConnectionClosed) and exc.reason is not None:
         return f"closed {exc.reason.code} {exc.reason.reason or ''}".strip()
     if isinstance(exc, trio.TooSlowError):
         return "timed out"
@@ -156,9 +163,7 @@ async def check_get(
         return Check(name, "failed", f"HTTP {response.status_code}, not JSON", seconds), None
     if path == "/health":
         state = str(body.get("status"))
-        ok: Status = {"healthy": "passed", "degraded": "degraded", "loading": "warning"}.get(
-            state, "failed"
-        )
+        ok = _HEALTH_STATUS.get(state, "failed")
         detail = f"HTTP {response.status_code}, status {state}"
         return timed(name, ok, detail, seconds, HEALTH_TARGET), body
     if response.status_code != 200:
@@ -166,7 +171,9 @@ async def check_get(
     if path == "/maqsam/status":
         configured = body.get("configured") is True
         detail = "configured" if configured else "not configured (MAQSAM_TOKEN unset)"
-        return timed(name, "passed" if configured else "warning", detail, seconds, HEALTH_TARGET), body
+        return timed(
+            name, "passed" if configured else "warning", detail, seconds, HEALTH_TARGET
+        ), body
     detail = f"{body.get('service', '?')} {body.get('version', '?')}"
     return timed(name, "passed", f"HTTP 200, {detail}", seconds, HEALTH_TARGET), body
 
@@ -182,9 +189,7 @@ def engine_checks(health: dict[str, Any]) -> list[Check]:
             continue
         state = str(slot.get("state"))
         label = f"{slot.get('name', '?')} {slot.get('model') or ''}".strip()
-        status: Status = {"loaded": "passed", "loading": "warning", "skipped": "skipped"}.get(
-            state, "degraded"
-        )
+        status = _ENGINE_STATUS.get(state, "degraded")
         if kind == "tts_preferred":
             status = "degraded"  # the preferred engine failed and a fallback speaks instead
         detail = f"{label}: {state}"
@@ -196,18 +201,17 @@ def engine_checks(health: dict[str, Any]) -> list[Check]:
     return checks
 
 
-async def check_connect(base: str, path: str, timeout: float) -> Check:
+async def check_connect(base: str, path: str, limit: float) -> Check:
     """Time the handshake of ``path``; an immediate 1008 still proves the endpoint is there."""
     name = f"connect {path}"
     started = time.perf_counter()
     try:
-        async with open_ws(base + path, [], timeout=timeout) as ws:
+        async with open_ws(base + path, [], limit=limit) as ws:
             seconds = time.perf_counter() - started
             with trio.move_on_after(SETTLE_SECONDS):
-                try:
+                # A close is read below: ws.closed holds its code and reason.
+                with contextlib.suppress(ConnectionClosed):
                     await ws.get_message()
-                except ConnectionClosed:
-                    pass  # read below: ws.closed holds the code and reason
             closed = ws.closed
     except (HandshakeError, OSError) as exc:
         return Check(name, "failed", _why(exc), time.perf_counter() - started, CONNECT_TARGET)
@@ -222,14 +226,14 @@ async def check_connect(base: str, path: str, timeout: float) -> Check:
     return Check(name, "warning", f"closed {closed.code}: {reason}", seconds, CONNECT_TARGET)
 
 
-async def check_tts(base: str, text: str, dialect: str, timeout: float) -> tuple[Check, bytes, int]:
+async def check_tts(base: str, text: str, dialect: str, limit: float) -> tuple[Check, bytes, int]:
     """Speak ``text`` on /ws/tts; return the check and the reply as (PCM, rate)."""
     name = f"tts round trip ({dialect})"
     started = time.perf_counter()
     pcm, rate = b"", ECHO_RATE
     try:
-        with trio.fail_after(timeout):
-            async with open_ws(base + "/ws/tts", [], timeout=timeout) as ws:
+        with trio.fail_after(limit):
+            async with open_ws(base + "/ws/tts", [], limit=limit) as ws:
                 if dialect == "legacy":
                     await ws.send_message("tts:" + text)
                     pcm, rate = await _legacy_reply_audio(ws)
@@ -288,14 +292,14 @@ def generated_speech(rate: int = ECHO_RATE) -> bytes:
     return silence(0.3, rate) + float32_to_pcm16(0.3 * voiced * envelope) + silence(0.6, rate)
 
 
-async def check_stt(base: str, pcm: bytes, rate: int, timeout: float) -> Check:
+async def check_stt(base: str, pcm: bytes, rate: int, limit: float) -> Check:
     """Send one WAV of ``pcm`` on /ws/echo (legacy dialect); expect a transcription."""
     name = "stt round trip (/ws/echo)"
     audio = resample(pcm, rate, ECHO_RATE) + silence(0.6, ECHO_RATE)
     started = time.perf_counter()
     try:
-        with trio.fail_after(timeout):
-            async with open_ws(base + "/ws/echo", [], timeout=timeout) as ws:
+        with trio.fail_after(limit):
+            async with open_ws(base + "/ws/echo", [], limit=limit) as ws:
                 await ws.send_message(write_wav(audio, ECHO_RATE))
                 while True:
                     frame = await ws.get_message()
@@ -313,7 +317,7 @@ async def check_stt(base: str, pcm: bytes, rate: int, timeout: float) -> Check:
     return timed(name, "passed", detail, seconds, VOICE_TARGET)
 
 
-async def check_maqsam(base: str, token: str, timeout: float) -> Check:
+async def check_maqsam(base: str, token: str, limit: float) -> Check:
     """Connect to /ws/maqsam with the ``Auth`` header, send session.setup, expect session.ready."""
     name = "maqsam handshake"
     setup = {
@@ -327,14 +331,14 @@ async def check_maqsam(base: str, token: str, timeout: float) -> Check:
         },
     }
     return await _expect_ready(
-        name, base + "/ws/maqsam", [("Auth", token)], setup, "session.ready", timeout
+        name, base + "/ws/maqsam", [("Auth", token)], setup, "session.ready", limit
     )
 
 
-async def check_secure(base: str, secret: str, timeout: float) -> Check:
+async def check_secure(base: str, secret: str, limit: float) -> Check:
     """Connect to /ws/secure with the bearer secret; expect ``ready``."""
     headers = [("Authorization", f"Bearer {secret}")]
-    return await _expect_ready("secure connect", base + "/ws/secure", headers, None, "ready", timeout)
+    return await _expect_ready("secure connect", base + "/ws/secure", headers, None, "ready", limit)
 
 
 async def _expect_ready(
@@ -343,12 +347,12 @@ async def _expect_ready(
     headers: list[tuple[str, str]],
     first: dict[str, Any] | None,
     ready: str,
-    timeout: float,
+    limit: float,
 ) -> Check:
     started = time.perf_counter()
     try:
-        with trio.fail_after(timeout):
-            async with open_ws(url, headers, timeout=timeout) as ws:
+        with trio.fail_after(limit):
+            async with open_ws(url, headers, limit=limit) as ws:
                 if first is not None:
                     await ws.send_message(json.dumps(first))
                 message = await next_json(ws, (ready,))

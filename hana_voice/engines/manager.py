@@ -138,19 +138,25 @@ class EngineManager:
             raise EngineUnavailable(f"speech synthesis is {self.tts_slot.state}")
         return self.tts
 
-    async def load_all(self) -> None:
-        """Load every engine in worker threads, concurrently. Never raises."""
+    async def load_all(self, *, stt: bool = True, tts: bool = True) -> None:
+        """Load the engines in worker threads, concurrently. Never raises.
+
+        The command-line tools load only the engine they need (``stt``/``tts``).
+        """
+        wanted = [slot for slot, on in ((self.stt_slot, stt), (self.tts_slot, tts)) if on]
         if self.settings.skip_model_loading:
-            for slot in (self.stt_slot, self.tts_slot):
+            for slot in wanted:
                 slot.state = SKIPPED
                 slot.error = "SKIP_MODEL_LOADING=true"
             self.loaded.set()
             return
-        self.stt_slot.state = LOADING
-        self.tts_slot.state = LOADING
+        for slot in wanted:
+            slot.state = LOADING
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._load_stt)
-            nursery.start_soon(self._load_tts)
+            if stt:
+                nursery.start_soon(self._load_stt)
+            if tts:
+                nursery.start_soon(self._load_tts)
         self.loaded.set()
 
     async def _load(self, slot: EngineSlot, loader: Callable[[Settings], Any]) -> Any:

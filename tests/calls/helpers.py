@@ -119,12 +119,15 @@ class Timeline:
         return [m for _, m in self.entries if isinstance(m, dict) and m.get("type") == kind]
 
     async def wait_for(
-        self, kind: str, timeout: float = 10, **fields: Any
+        self, kind: str, timeout: float = 10, *, after: int = -1, **fields: Any
     ) -> tuple[int, float, dict[str, Any]]:
-        """The first message of type ``kind`` with these field values: (index, time, it)."""
+        """The first message of type ``kind`` past index ``after`` with these field values:
+        (index, time, message)."""
         with trio.fail_after(timeout):
             while True:
                 for index, (at, item) in enumerate(self.entries):
+                    if index <= after:
+                        continue
                     if (
                         isinstance(item, dict)
                         and item.get("type") == kind
