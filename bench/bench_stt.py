@@ -101,6 +101,21 @@ def adapter_run(stt: VoskSpeechToText, parts: list[bytes], rate: int, streams: i
     trio.run(main)
 
 
+def round_trip_us(calls: int = 2000) -> float:
+    """Median cost of one runner call (thread hop there and back) on a no-op, in µs."""
+
+    async def main() -> float:
+        runner = EngineRunner(trio.CapacityLimiter(1), timeout=60.0)
+        costs = []
+        for _ in range(calls):
+            start = time.perf_counter()
+            await runner.run(int)
+            costs.append(time.perf_counter() - start)
+        return sorted(costs)[len(costs) // 2] * 1e6
+
+    return trio.run(main)
+
+
 def memory(stt: VoskSpeechToText, parts: list[bytes], rate: int, count: int) -> float:
     before = rss_mb()
     live = []
@@ -137,6 +152,7 @@ def main() -> None:
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; best of {args.rounds}")
     print("RTF = wall / audio per stream; CPU RTF = process CPU / audio / streams")
     print("streams  raw RTF  adapter RTF  ratio | raw CPU  adapter CPU  ratio")
+    one_stream_cpu = 0.0
     for streams in (1, 2, 4):
         raw: list[tuple[float, float]] = []
         adapter: list[tuple[float, float]] = []
@@ -151,10 +167,17 @@ def main() -> None:
                 results.append((wall / seconds, cpu / seconds / streams))
         raw_wall, adapter_wall = min(r[0] for r in raw), min(a[0] for a in adapter)
         raw_cpu, adapter_cpu = min(r[1] for r in raw), min(a[1] for a in adapter)
+        one_stream_cpu = one_stream_cpu or raw_cpu
         print(
             f"{streams:7d}  {raw_wall:7.3f}  {adapter_wall:11.3f}  {adapter_wall / raw_wall:5.3f}"
             f" | {raw_cpu:7.3f}  {adapter_cpu:11.3f}  {adapter_cpu / raw_cpu:5.3f}"
         )
+    hop = round_trip_us()
+    print(
+        f"runner round trip {hop:.0f} µs per chunk = {hop / (args.chunk_ms * 10):.2f} % of a"
+        f" {args.chunk_ms} ms chunk's audio time, {hop / (args.chunk_ms * 10 * one_stream_cpu):.2f} %"
+        " of its decoding time at the 1-stream CPU RTF above"
+    )
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 

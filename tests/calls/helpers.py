@@ -146,3 +146,9 @@ class Timeline:
 
     def binary_between(self, first: int, last: int) -> list[bytes]:
         return [item for _, item in self.entries[first:last] if isinstance(item, bytes)]
+
+
+async def receive(client: Client, timeout: float = 10) -> str | bytes:
+    """The next frame, whatever its type, within ``timeout`` seconds."""
+    with trio.fail_after(timeout):
+        return await client.receive()

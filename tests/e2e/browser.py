@@ -11,6 +11,7 @@ The microphone is Chromium's fake capture device playing a WAV file in a loop
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -142,8 +143,8 @@ async def _devtools_port(profile: Path, process: trio.Process, timeout: float) -
             await trio.sleep(0.05)
 
 
-async def _page_socket_url(port: int, url: str, timeout: float) -> str:
-    """The DevTools WebSocket of the tab showing ``url`` (the one opened on the command line)."""
+async def _page_socket_url(port: int, timeout: float) -> str:
+    """The DevTools WebSocket of the tab (the one opened on the command line)."""
     async with httpx.AsyncClient(timeout=5) as client:
         with trio.fail_after(timeout):
             while True:
@@ -172,7 +173,7 @@ async def open_page(
         )
     try:
         port = await _devtools_port(profile, process, start_timeout)
-        socket_url = await _page_socket_url(port, url, start_timeout)
+        socket_url = await _page_socket_url(port, start_timeout)
         async with open_websocket_url(socket_url, max_message_size=64 * 1024 * 1024) as ws:
             page = Page(ws)
             await page.command("Runtime.enable")
@@ -191,8 +192,13 @@ async def _stop(process: trio.Process) -> None:
         return
     # Chromium ignored Browser.close (or the test failed before it): end its whole group.
     with trio.move_on_after(5):
-        os.killpg(process.pid, signal.SIGTERM)
+        _signal_group(process, signal.SIGTERM)
         await process.wait()
         return
-    os.killpg(process.pid, signal.SIGKILL)
+    _signal_group(process, signal.SIGKILL)
     await process.wait()
+
+
+def _signal_group(process: trio.Process, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signum)
