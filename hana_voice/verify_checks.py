@@ -106,7 +106,8 @@ async def open_ws(
     """A trio-websocket client that closes its own TCP stream on the way out.
 
     trio-websocket 0.12 can leave the socket open when the server closes first (a
-    ResourceWarning at exit), so the stream is closed here whatever happened.
+    ResourceWarning at exit), so the stream is closed here whatever happened, after a close
+    handshake (bounded, and shielded so that a cancelled caller still closes with 1000).
     """
     encoded = [(k.encode(), v.encode()) for k, v in headers]
     async with open_websocket_url(
@@ -119,7 +120,12 @@ async def open_ws(
         try:
             yield ws
         finally:
-            await ws._stream.aclose()  # no public API closes it
+            try:
+                # Close the WebSocket first, so the server sees 1000, not a dropped socket.
+                with trio.CancelScope(shield=True), trio.move_on_after(min(limit, 5.0)):
+                    await ws.aclose()
+            finally:
+                await ws._stream.aclose()  # no public API closes it
 
 
 async def next_json(ws: WebSocketConnection, kinds: tuple[str, ...]) -> dict[str, Any]:
@@ -239,7 +245,6 @@ async def check_tts(base: str, text: str, dialect: str, limit: float) -> tuple[C
                     pcm, rate = await _legacy_reply_audio(ws)
                 else:
                     pcm, rate = await _json_reply_audio(ws, text)
-                await ws.aclose()
     except (HandshakeError, OSError, ConnectionClosed, trio.TooSlowError, RuntimeError) as exc:
         return Check(name, "failed", _why(exc), time.perf_counter() - started, VOICE_TARGET), b"", 0
     seconds = time.perf_counter() - started
@@ -305,7 +310,6 @@ async def check_stt(base: str, pcm: bytes, rate: int, limit: float) -> Check:
                     frame = await ws.get_message()
                     if isinstance(frame, str) and frame.startswith(("transcription:", "error:")):
                         break
-                await ws.aclose()
     except (HandshakeError, OSError, ConnectionClosed, trio.TooSlowError) as exc:
         return Check(name, "failed", _why(exc), time.perf_counter() - started, VOICE_TARGET)
     seconds = time.perf_counter() - started
@@ -357,7 +361,6 @@ async def _expect_ready(
                     await ws.send_message(json.dumps(first))
                 message = await next_json(ws, (ready,))
                 seconds = time.perf_counter() - started
-                await ws.aclose()
     except (HandshakeError, OSError, ConnectionClosed, trio.TooSlowError) as exc:
         return Check(name, "failed", _why(exc), time.perf_counter() - started, CONNECT_TARGET)
     if message.get("type") != ready:

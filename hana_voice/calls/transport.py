@@ -32,7 +32,11 @@ class QuartTransport:
         self.closed = False
 
     async def receive(self) -> Frame:
-        frame: Frame = await self._ws.receive()
+        frame: Frame | None = await self._ws.receive()
+        if frame is None:
+            # Quart reads a message as ``bytes or text``, so an empty binary frame (bytes b"",
+            # text None) reaches us as None; the codecs expect the empty bytes it was.
+            return b""
         return frame
 
     async def send(self, frame: Frame) -> None:

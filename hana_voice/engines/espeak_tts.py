@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 AUDIO_OUTPUT_SYNCHRONOUS = 2
 POS_CHARACTER = 1
 ESPEAK_CHARS_UTF8 = 1
+# Without it espeak_Initialize calls exit() when it cannot read its data.
+ESPEAK_INITIALIZE_DONT_EXIT = 0x8000
 EE_OK = 0
 EE_NOT_FOUND = 2
 # espeak_PARAMETER
@@ -110,7 +112,10 @@ class _Library:
         ]
         lib.espeak_Synth.restype = ctypes.c_int
         rate = lib.espeak_Initialize(
-            AUDIO_OUTPUT_SYNCHRONOUS, buffer_ms, data_path.encode("utf-8"), 0
+            AUDIO_OUTPUT_SYNCHRONOUS,
+            buffer_ms,
+            data_path.encode("utf-8"),
+            ESPEAK_INITIALIZE_DONT_EXIT,
         )
         if rate <= 0:
             raise EngineError(f"espeak-ng failed to initialise with data at {data_path}")

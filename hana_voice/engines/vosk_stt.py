@@ -127,10 +127,10 @@ class VoskRecognizer:
 
     def set_phrases(self, phrases: Sequence[str] | None) -> None:
         """Switch grammar for the next utterance; ``None`` returns to free recognition."""
-        grammar = self._stt.grammar(phrases)
-        if grammar is None and phrases is not None:
-            return  # the model cannot do grammars; recognition stays free
         rec = self._live()
+        grammar = self._stt.grammar(phrases)
+        if not self._stt.supports_grammar:
+            return  # recognition stays free; grammar() has logged it once
         # Vosk ignores a new grammar while an utterance is in progress: start a fresh one.
         rec.Reset()
         rec.SetGrammar(grammar if grammar is not None else "[]")

@@ -30,8 +30,8 @@
     endReason: null,
     entries: [],
     stats: {
-      framesSent: 0, bytesSent: 0, chunksReceived: 0, chunksPlayed: 0, prompts: 0,
-      promptsEnded: 0, transcripts: 0, bargeIns: 0, errors: 0,
+      framesSent: 0, bytesSent: 0, chunksReceived: 0, chunksPlayed: 0, chunksDropped: 0,
+      prompts: 0, promptsEnded: 0, transcripts: 0, bargeIns: 0, errors: 0,
     },
   };
   window.hanaDemo = demo;
@@ -247,7 +247,7 @@
     switch (message.type) {
       case "ready":
         demo.sessionId = message.session_id;
-        setState("live", "live · " + message.session_id);
+        setState("live", "live · " + String(message.session_id).slice(0, 8));
         addEntry("info", "server", "ready, session " + message.session_id);
         break;
       case "audio.start":
@@ -262,6 +262,7 @@
       case "speech.started": {
         demo.stats.bargeIns += 1;
         const dropped = player.flush();
+        demo.stats.chunksDropped += dropped;
         if (dropped) addEntry("info", "demo", "barge-in: dropped " + dropped + " queued chunks");
         break;
       }
@@ -302,32 +303,18 @@
     // audio from a user gesture.
     player = makePlayer();
     let ready = false;
-    let opened = false;
     const socket = new WebSocket(socketUrl());
     ws = socket;
     socket.binaryType = "arraybuffer";
-    try {
-      mic = await openMic(function (frame) {
-        if (!ready || socket.readyState !== WebSocket.OPEN) return;
-        socket.send(frame);
-        demo.stats.framesSent += 1;
-        demo.stats.bytesSent += frame.byteLength;
-      });
-      addEntry("info", "demo", "microphone on (" + mic.rate + " Hz, sent as 16000 Hz)");
-    } catch (err) {
-      addEntry("error", "demo", "no microphone (" + err.name + "); the keypad and text still work");
-    }
-    const begin = function () {
-      if (!opened || ws !== socket) return;
+    socket.onopen = function () {
       const questionnaire = ui.questionnaire.value.trim();
       const message = {
         type: "start", encoding: "pcm_s16le", sample_rate: SEND_RATE,
         output_encoding: "pcm_s16le", call_id: "demo-" + Date.now().toString(36),
       };
       if (questionnaire) message.questionnaire_id = questionnaire;
-      send(message);
+      socket.send(JSON.stringify(message));
     };
-    socket.onopen = function () { opened = true; begin(); };
     socket.onmessage = function (event) {
       if (typeof event.data === "string") {
         let message;
@@ -350,6 +337,24 @@
         event.code + (event.reason ? " " + event.reason : ""));
       finish(event.code === 1000 ? "ended" : "error", "closed " + event.code);
     };
+    // Handlers are set before this await: the socket may open while the user is asked for
+    // the microphone, and an event with no handler yet is lost.
+    try {
+      const opened = await openMic(function (frame) {
+        if (!ready || socket.readyState !== WebSocket.OPEN) return;
+        socket.send(frame);
+        demo.stats.framesSent += 1;
+        demo.stats.bytesSent += frame.byteLength;
+      });
+      if (ws !== socket) {
+        opened.close();  // the call ended while the browser was opening the microphone
+        return;
+      }
+      mic = opened;
+      addEntry("info", "demo", "microphone on (" + mic.rate + " Hz, sent as 16000 Hz)");
+    } catch (err) {
+      addEntry("error", "demo", "no microphone (" + err.name + "); the keypad and text still work");
+    }
   }
 
   function finish(state, label) {

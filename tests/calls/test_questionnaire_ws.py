@@ -37,11 +37,21 @@ async def test_full_questionnaire_by_keypad_and_text(settings: Settings) -> None
             greeting = await _wait_prompt(client)
             assert greeting["sample_rate"] == 16000
             await client.send_json({"type": "dtmf", "digit": "1"})  # consent
-            for keys in (["1"], ["2"], ["3", "#"], ["2"], ["1"], ["1"]):
-                await _wait_prompt(client)
+            steps = [
+                ("medication_adherence", ["1"]),
+                ("chest_pain_or_breathlessness", ["2"]),
+                ("pain_level", ["3"]),  # "3" completes a 0-10 rating: no "#" needed
+                ("fever", ["2"]),
+                ("overall_condition", ["1"]),
+                ("follow_up_appointment", ["1"]),
+            ]
+            for question_id, keys in steps:
+                prompt = await _wait_prompt(client)
+                assert prompt["id"].endswith(question_id)
                 for key in keys:
                     await client.send_json({"type": "dtmf", "digit": key})
-            await _wait_prompt(client)  # open text question
+            prompt = await _wait_prompt(client)
+            assert prompt["id"].endswith("notes_for_care_team")
             await client.send_json({"type": "text", "text": "لا شيء، شكرا"})
             result = await client.until("result", timeout=20)
             end = await client.until("end", timeout=20)

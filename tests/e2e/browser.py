@@ -131,15 +131,19 @@ class Page:
 
 
 async def _devtools_port(profile: Path, process: trio.Process, timeout: float) -> int:
-    marker = profile / "DevToolsActivePort"
+    marker = trio.Path(profile / "DevToolsActivePort")
+    log_path = trio.Path(profile.parent / "chromium.log")
     with trio.fail_after(timeout):
         while True:
             if process.returncode is not None:
-                raise AssertionError(f"chromium exited early with status {process.returncode}")
-            if marker.exists():
-                text = marker.read_text().split("\n")
-                if len(text) >= 2 and text[0].strip().isdigit():
-                    return int(text[0])
+                output = await log_path.read_text(errors="replace")
+                raise AssertionError(
+                    f"chromium exited early with status {process.returncode}:\n{output[-2000:]}"
+                )
+            if await marker.exists():
+                lines = (await marker.read_text()).split("\n")
+                if len(lines) >= 2 and lines[0].strip().isdigit():
+                    return int(lines[0])
             await trio.sleep(0.05)
 
 
@@ -161,7 +165,7 @@ async def open_page(
 ) -> AsyncIterator[Page]:
     """Start headless Chromium on ``url`` with ``fake_audio`` as the microphone."""
     chromium = chromium_path()
-    profile.mkdir(parents=True, exist_ok=True)
+    await trio.Path(profile).mkdir(parents=True, exist_ok=True)
     log_path = profile.parent / "chromium.log"
     with log_path.open("wb") as log_file:
         process = await trio.lowlevel.open_process(
@@ -177,7 +181,11 @@ async def open_page(
         async with open_websocket_url(socket_url, max_message_size=64 * 1024 * 1024) as ws:
             page = Page(ws)
             await page.command("Runtime.enable")
-            await page.wait_for("document.readyState === 'complete'", timeout=start_timeout)
+            # The tab may still show about:blank, which is "complete" too.
+            await page.wait_for(
+                f"location.href === {json.dumps(url)} && document.readyState === 'complete'",
+                timeout=start_timeout,
+            )
             yield page
             with trio.move_on_after(5):
                 await page.command("Browser.close")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import threading
 
+import espeakng_loader
 import numpy as np
 import pytest
 
+from hana_voice.engines import espeak_tts
 from hana_voice.engines.base import TextToSpeech
 from hana_voice.engines.espeak_tts import NATIVE_RATE, EspeakTextToSpeech, load_espeak
 from hana_voice.errors import EngineError
@@ -87,3 +89,11 @@ def test_concurrent_calls_are_serialised_and_all_correct() -> None:
         thread.join(timeout=30)
     for index, voice in enumerate(jobs):
         assert results[index] == pytest.approx(expected[voice], rel=0.01)
+
+
+def test_library_that_cannot_load_is_an_engine_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A fresh process's state: no library yet, and a wheel whose library file is gone.
+    monkeypatch.setattr(espeak_tts, "_library", None)
+    monkeypatch.setattr(espeakng_loader, "get_library_path", lambda: "/nonexistent/libespeak.so")
+    with pytest.raises(EngineError, match="could not be loaded"):
+        load_espeak("ar")

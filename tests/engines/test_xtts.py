@@ -23,12 +23,13 @@ import trio
 try:
     import soundfile
     import torch
-    from TTS.tts.models.xtts import Xtts  # noqa: F401  # proves the extra imports
+    from TTS.tts.models.xtts import Xtts  # proves the extra imports
 except ImportError as exc:  # fail, never skip: CI must test XTTS
     raise ImportError(
         f"XTTS tests need torch and the xtts extra ({exc}); run bin/install-xtts"
     ) from exc
 
+from hana_voice.engines.async_engines import synthesize_stream
 from hana_voice.engines.runner import EngineRunner
 from hana_voice.engines.xtts_tts import (
     OUTPUT_RATE,
@@ -123,7 +124,7 @@ def test_model_name_resolves_to_the_guide_layout(tmp_path: Path, xtts_dir: Path)
 
 def test_missing_directory_is_named(tmp_path: Path) -> None:
     absent = tmp_path / "nowhere"
-    with pytest.raises(ModelMissingError, match="nowhere.*does not exist"):
+    with pytest.raises(ModelMissingError, match=r"nowhere.*does not exist"):
         load_xtts(absent, "cpu", None, None)
 
 
@@ -178,9 +179,9 @@ def test_reference_wav_voice_is_computed_once(
     for method in ("get_gpt_cond_latents", "get_speaker_embedding"):
         original = getattr(Xtts, method)
 
-        def counted(self: Any, *args: Any, _o: Any = original, _m: str = method) -> Any:
+        def counted(self: Any, *args: Any, _o: Any = original, _m: str = method, **kw: Any) -> Any:
             calls.append(_m)
-            return _o(self, *args)
+            return _o(self, *args, **kw)
 
         monkeypatch.setattr(Xtts, method, counted)
     tts = load_xtts(xtts_dir, "cpu", reference_wav, None, stream_chunk_size=CHUNK_STEPS)
@@ -200,7 +201,8 @@ def test_digits_reach_the_model_as_ascii(builtin_tts: XttsTextToSpeech, spy: Str
 def test_digit_normalisation() -> None:
     assert normalize_text("الساعة ١٠:٣٠ يوم ۲") == "الساعة 10:30 يوم 2"
     assert normalize_text("٣٫٥ ملغ و ١٢٬٠٠٠ ريال و ٥٠٪") == "3.5 ملغ و 12000 ريال و 50%"
-    assert normalize_text("رقم الملف ٠٥٠١٢٣") == "رقم الملف 0 5 0 1 2 3"
+    assert normalize_text("رقم الجوال ٠٥٠١٢٣٤٥٦٧") == "رقم الجوال 0 5 0 1 2 3 4 5 6 7"
+    assert normalize_text("١٢٬٠٠٠٬٠٠٠") == "12000000"
     assert normalize_text("سنة 2024") == "سنة 2024"
 
 
@@ -261,7 +263,7 @@ async def test_barge_in_through_the_runner_releases_the_lock(
 ) -> None:
     runner = EngineRunner(trio.CapacityLimiter(2), timeout=60)
     with trio.fail_after(120):
-        async with runner.stream(lambda: builtin_tts.synthesize(GREETING)) as chunks:
+        async with synthesize_stream(builtin_tts, runner, GREETING) as chunks:
             async for chunk in chunks:
                 assert chunk
                 break  # the caller barged in

@@ -18,6 +18,7 @@ Used by tests/engines/test_xtts.py (a session fixture) and bench/bench_tts_xtts.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ TINY_SPEAKER = "Tiny Speaker"
 
 #: Tensors with more elements than this become views of the shared buffer.
 _SHARE_ABOVE = 4096
-_SHARED_LEN = 1 << 16
+_SHARED_LEN = 1 << 14
 _STRIDE_STEPS = (1, 3, 7, 13, 29)
 
 _CORPUS = (
@@ -53,7 +54,7 @@ def tiny_config_dict() -> dict[str, Any]:
         gpt_num_audio_tokens=34,
         gpt_start_audio_token=32,
         gpt_stop_audio_token=33,
-        gpt_max_audio_tokens=8,
+        gpt_max_audio_tokens=6,
         gpt_max_text_tokens=402,
         gpt_max_prompt_tokens=70,
         gpt_use_perceiver_resampler=True,
@@ -81,22 +82,31 @@ def write_vocab(path: Path) -> None:
     tokenizer.save(str(path))
 
 
-def _share_storage(state: dict[str, Any]) -> dict[str, Any]:
-    """Replace large float tensors by overlapping views of one small random buffer."""
+def _share_storage(state: dict[str, Any], parameters: set[str]) -> dict[str, Any]:
+    """Replace large parameters by overlapping views of a few small random buffers.
+
+    Each buffer holds uniform noise of one standard deviation (a power of two), and a tensor
+    takes the buffer nearest its own initial spread, so activations keep roughly the scale
+    the layer's initialiser intended. Buffers (mel filter banks, windows) are kept as they are.
+    """
     import torch
 
     generator = torch.Generator().manual_seed(0)
-    shared = (torch.rand(_SHARED_LEN, generator=generator) - 0.5) * 0.04
+    shared: dict[int, Any] = {}
     out: dict[str, Any] = {}
     for name, tensor in state.items():
-        if not tensor.is_floating_point() or tensor.numel() <= _SHARE_ABOVE:
+        if name not in parameters or tensor.numel() <= _SHARE_ABOVE:
             out[name] = tensor.clone()
             continue
         steps = _STRIDE_STEPS[: tensor.dim()][::-1]
         reach = sum((size - 1) * step for size, step in zip(tensor.shape, steps, strict=True))
         if reach >= _SHARED_LEN:
             raise ValueError(f"{name} {tuple(tensor.shape)} is too large for the shared buffer")
-        out[name] = shared.as_strided(tuple(tensor.shape), steps).to(tensor.dtype)
+        exponent = round(math.log2(max(float(tensor.float().std()), 1e-4)))
+        if exponent not in shared:
+            noise = torch.rand(_SHARED_LEN, generator=generator) - 0.5
+            shared[exponent] = noise * math.sqrt(12.0) * 2.0**exponent
+        out[name] = shared[exponent].as_strided(tuple(tensor.shape), steps).to(tensor.dtype)
     return out
 
 
@@ -117,7 +127,8 @@ def write_tiny_xtts(target: Path) -> Path:
     model = Xtts(config)
     model.tokenizer = VoiceBpeTokenizer(vocab_file=str(target / "vocab.json"))
     model.init_models()
-    state = _share_storage(model.state_dict())
+    parameters = {name for name, _ in model.named_parameters()}
+    state = _share_storage(model.state_dict(), parameters)
     torch.save({"model": state}, target / "model.pth")
 
     # The built-in speaker's latents come from the saved weights, as Coqui's own file does.

@@ -20,11 +20,9 @@ import contextlib
 import itertools
 import json
 import math
-import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import trio
@@ -47,6 +45,11 @@ PeerT = TypeVar("PeerT", bound="Peer")
 
 def echo_after(delay: float = 0.0) -> EchoPolicy:
     return lambda label: delay
+
+
+def echo_unless(name: str) -> EchoPolicy:
+    """Echo every mark at once except those of the prompt ``name``, which are never echoed."""
+    return lambda label: None if prompt_name(label) == name else 0.0
 
 
 def _line_noise_frames() -> list[bytes]:
@@ -192,7 +195,8 @@ class Peer:
                 self.received.append((now, message))
                 await self._on_message(now, message)
         except ConnectionClosed as exc:
-            self.close_code, self.close_reason = exc.reason.code, exc.reason.reason
+            if exc.reason is not None:
+                self.close_code, self.close_reason = exc.reason.code, exc.reason.reason
         finally:
             self.closed.set()
             self._heard_send.close()
@@ -242,9 +246,9 @@ class Peer:
         return [self.classify(message)[0] for _, message in self.received]
 
     def prompt(self, name: str) -> PromptAudio:
-        """The last prompt whose mark label names ``name`` (labels are "<seq>:<name>")."""
+        """The last prompt whose mark label names ``name`` (see :func:`prompt_name`)."""
         for prompt in reversed(self.prompts):
-            if prompt.label is not None and prompt.label.split(":", 1)[1] == name:
+            if prompt.label is not None and prompt_name(prompt.label) == name:
                 return prompt
         raise KeyError(name)
 
@@ -328,7 +332,11 @@ class TwilioPeer(Peer):
         ]
 
     def _base(self, event: str) -> dict[str, Any]:
-        return {"event": event, "sequenceNumber": str(next(self._seq)), "streamSid": self.stream_sid}
+        return {
+            "event": event,
+            "sequenceNumber": str(next(self._seq)),
+            "streamSid": self.stream_sid,
+        }
 
     def audio_message(self, ulaw: bytes) -> dict[str, Any]:
         payload = base64.b64encode(ulaw).decode()
@@ -374,20 +382,16 @@ async def open_peer(
             nursery.cancel_scope.cancel()
 
 
+def prompt_name(label: str) -> str:
+    """The prompt a mark label names: "3:q:pain_level" -> "pain_level", "1:greeting" ->
+    "greeting" (labels are the dialog's prompt ids, "<seq>:<name>")."""
+    return label.split(":", 1)[-1].removeprefix("q:")
+
+
 async def keypad_caller(peer: Peer, keys: Mapping[str, str]) -> None:
     """Once each prompt named in ``keys`` has been heard, press its digits; until the call ends."""
     async for label in peer.heard:
-        digits = keys.get(label.split(":", 1)[1])
+        digits = keys.get(prompt_name(label))
         if digits:
             with contextlib.suppress(ConnectionClosed):
                 await peer.press(digits)
-
-
-def session_of(database: Path, call_id: str) -> str | None:
-    """The session id the server stored for a provider's call id (None: not stored yet)."""
-    with contextlib.closing(sqlite3.connect(database)) as conn:
-        rows = conn.execute("SELECT session_id, metadata FROM calls").fetchall()
-    for session_id, metadata in rows:
-        if json.loads(metadata).get("call_context", {}).get("call_id") == call_id:
-            return str(session_id)
-    return None

