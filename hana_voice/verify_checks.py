@@ -139,7 +139,8 @@ async def next_json(ws: WebSocketConnection, kinds: tuple[str, ...]) -> dict[str
             return message
 
 
-def _why(exc: BaseException) -> str:
+def describe_error(exc: BaseException) -> str:
+    """One line on a network or protocol failure: a close code, a timeout, or the error."""
     if isinstance(exc, ConnectionClosed) and exc.reason is not None:
         return f"closed {exc.reason.code} {exc.reason.reason or ''}".strip()
     if isinstance(exc, trio.TooSlowError):
@@ -159,7 +160,7 @@ async def check_get(
     try:
         response = await client.get(path)
     except httpx.HTTPError as exc:
-        return Check(name, "failed", _why(exc), time.perf_counter() - started), None
+        return Check(name, "failed", describe_error(exc), time.perf_counter() - started), None
     seconds = time.perf_counter() - started
     try:
         body = response.json()
@@ -220,7 +221,9 @@ async def check_connect(base: str, path: str, limit: float) -> Check:
                     await ws.get_message()
             closed = ws.closed
     except (HandshakeError, OSError) as exc:
-        return Check(name, "failed", _why(exc), time.perf_counter() - started, CONNECT_TARGET)
+        return Check(
+            name, "failed", describe_error(exc), time.perf_counter() - started, CONNECT_TARGET
+        )
     if closed is None or closed.code == 1000:
         return timed(name, "passed", "reachable", seconds, CONNECT_TARGET)
     reason = closed.reason or ""
@@ -246,7 +249,11 @@ async def check_tts(base: str, text: str, dialect: str, limit: float) -> tuple[C
                 else:
                     pcm, rate = await _json_reply_audio(ws, text)
     except (HandshakeError, OSError, ConnectionClosed, trio.TooSlowError, RuntimeError) as exc:
-        return Check(name, "failed", _why(exc), time.perf_counter() - started, VOICE_TARGET), b"", 0
+        return (
+            Check(name, "failed", describe_error(exc), time.perf_counter() - started, VOICE_TARGET),
+            b"",
+            0,
+        )
     seconds = time.perf_counter() - started
     detail = f"{len(pcm) / 2 / rate:.2f} s of audio at {rate} Hz"
     if not pcm:
@@ -311,7 +318,9 @@ async def check_stt(base: str, pcm: bytes, rate: int, limit: float) -> Check:
                     if isinstance(frame, str) and frame.startswith(("transcription:", "error:")):
                         break
     except (HandshakeError, OSError, ConnectionClosed, trio.TooSlowError) as exc:
-        return Check(name, "failed", _why(exc), time.perf_counter() - started, VOICE_TARGET)
+        return Check(
+            name, "failed", describe_error(exc), time.perf_counter() - started, VOICE_TARGET
+        )
     seconds = time.perf_counter() - started
     if frame.startswith("error:"):
         return Check(name, "failed", frame, seconds, VOICE_TARGET)
@@ -362,7 +371,9 @@ async def _expect_ready(
                 message = await next_json(ws, (ready,))
                 seconds = time.perf_counter() - started
     except (HandshakeError, OSError, ConnectionClosed, trio.TooSlowError) as exc:
-        return Check(name, "failed", _why(exc), time.perf_counter() - started, CONNECT_TARGET)
+        return Check(
+            name, "failed", describe_error(exc), time.perf_counter() - started, CONNECT_TARGET
+        )
     if message.get("type") != ready:
         return Check(name, "failed", f"error {message.get('code')}", seconds, CONNECT_TARGET)
     return timed(name, "passed", f"{ready} received", seconds, CONNECT_TARGET)

@@ -31,7 +31,7 @@ from hana_voice.audio.pcm import silence
 from hana_voice.audio.resample import resample
 from hana_voice.audio.wav import read_wav, write_wav
 from hana_voice.errors import AudioError
-from hana_voice.verify_checks import open_ws, ws_base
+from hana_voice.verify_checks import describe_error, open_ws, ws_base
 from hana_voice.voice_tester_sessions import SESSIONS, Options, Outcome, Recorder, Session
 
 FRAME_SECONDS = 0.02
@@ -203,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         outcome = trio.run(run_tester, options)
     except (HandshakeError, OSError, AudioError) as exc:
-        print(f"voice-tester: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"voice-tester: {describe_error(exc)}", file=sys.stderr)
         return 2
     for path in outcome.replies:
         print(f"saved {path}")

@@ -151,7 +151,7 @@ class Session:
                 for reply in self.on_text(message if isinstance(message, dict) else {}):
                     await self.send_json(reply)
         except ConnectionClosed:
-            pass
+            pass  # run_tester reads the close code once the socket is closed
         self.ended.set()
         self.ready.set()  # wakes a set-up still waiting: the call is over
 

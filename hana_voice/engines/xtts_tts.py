@@ -43,7 +43,7 @@ import re
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -253,7 +253,7 @@ class XttsTextToSpeech:
             raise EngineError(f"TTS_SPEAKER_WAV {path.name!r} is not usable: {exc}") from exc
         return Voice(gpt_cond_latent=latent, speaker_embedding=embedding)
 
-    def synthesize(self, text: str) -> Iterator[bytes]:
+    def synthesize(self, text: str) -> Generator[bytes, None, None]:
         """Yield PCM s16le chunks at 24000 Hz, sentence by sentence, holding the lock throughout.
 
         See the module docstring for the lock and for what closing the generator early does.

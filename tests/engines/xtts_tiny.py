@@ -43,8 +43,12 @@ _ARABIC_LETTERS = [chr(c) for c in range(0x0621, 0x064B)] + [chr(c) for c in ran
 _PUNCTUATION = list(".,!?;:'-،؛؟")
 
 
-def tiny_config_dict() -> dict[str, Any]:
-    """The tiny model's ``config.json`` content (an ``XttsConfig`` with shrunk model args)."""
+def tiny_config_dict(max_audio_tokens: int = 6) -> dict[str, Any]:
+    """The tiny model's ``config.json`` content (an ``XttsConfig`` with shrunk model args).
+
+    The random GPT rarely emits its stop code, so a sentence runs to ``max_audio_tokens - 3``
+    codes of 1024 samples at 22050 Hz; the tests keep that short, the benchmark longer.
+    """
     from TTS.tts.configs.xtts_config import XttsArgs, XttsConfig
 
     args = XttsArgs(
@@ -54,7 +58,7 @@ def tiny_config_dict() -> dict[str, Any]:
         gpt_num_audio_tokens=34,
         gpt_start_audio_token=32,
         gpt_stop_audio_token=33,
-        gpt_max_audio_tokens=6,
+        gpt_max_audio_tokens=max_audio_tokens,
         gpt_max_text_tokens=402,
         gpt_max_prompt_tokens=70,
         gpt_use_perceiver_resampler=True,
@@ -110,7 +114,7 @@ def _share_storage(state: dict[str, Any], parameters: set[str]) -> dict[str, Any
     return out
 
 
-def write_tiny_xtts(target: Path) -> Path:
+def write_tiny_xtts(target: Path, max_audio_tokens: int = 6) -> Path:
     """Write config.json, vocab.json, model.pth and speakers_xtts.pth into ``target``."""
     import torch
     from TTS.tts.configs.xtts_config import XttsConfig
@@ -120,7 +124,7 @@ def write_tiny_xtts(target: Path) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     write_vocab(target / "vocab.json")
-    (target / "config.json").write_text(json.dumps(tiny_config_dict(), indent=2))
+    (target / "config.json").write_text(json.dumps(tiny_config_dict(max_audio_tokens), indent=2))
 
     config = XttsConfig()
     config.load_json(str(target / "config.json"))

@@ -212,7 +212,7 @@ async def _vanish(server: RunningServer, stage: str) -> tuple[str | None, list[s
 async def test_caller_vanishing_leaves_nothing_behind_and_keeps_answers(
     settings: Settings, stage: str
 ) -> None:
-    loaders, stt, _ = fake_loaders(tts=FakeTextToSpeech(ms_per_char=5.0, chunk_ms=20))
+    loaders, stt, _ = fake_loaders(tts=FakeTextToSpeech(ms_per_char=2.0, chunk_ms=20))
     async with run_server(live(settings), loaders) as server:
         await engines_ready(server)
         with trio.fail_after(30):
