@@ -29,9 +29,10 @@ async def start_and_consent(client: Client) -> str:
     return session_id
 
 
-async def answer_the_rest(client: Client) -> dict[str, Any]:
-    """Answer every question after consent; return the ``result`` message's body."""
-    for keys in KEYPAD_ANSWERS:
+async def answer_the_rest(client: Client, answered: int = 0) -> dict[str, Any]:
+    """Answer every question after consent and the first ``answered`` ones; return the
+    ``result`` message's body."""
+    for keys in KEYPAD_ANSWERS[answered:]:
         await wait_prompt(client)
         for key in keys:
             await client.send_json({"type": "dtmf", "digit": key})
