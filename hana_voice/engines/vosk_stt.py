@@ -154,8 +154,8 @@ class VoskSpeechToText:
         self._warned_no_grammar = False
 
     def grammar(self, phrases: Sequence[str] | None) -> str | None:
-        """The JSON grammar for ``phrases``, or None for free recognition."""
-        if phrases is None:
+        """The JSON grammar for ``phrases``, or None for free recognition (None or empty)."""
+        if not phrases:
             return None
         if not self.supports_grammar:
             if not self._warned_no_grammar:

@@ -121,7 +121,7 @@ async def test_disconnect_at_any_stage_leaks_nothing(
     settings: Settings, stage: str, abrupt: bool
 ) -> None:
     stt = FakeSpeechToText(["نعم"])
-    loaders, _, _ = fake_loaders(stt=stt, tts=FakeTextToSpeech(ms_per_char=30, chunk_ms=20))
+    loaders, _, _ = fake_loaders(stt=stt, tts=FakeTextToSpeech(ms_per_char=5, chunk_ms=20))
     async with run_server(live(settings), loaders) as server:
         await engines_ready(server)
         async with connect(server.ws_url + QUESTIONNAIRE) as client:
