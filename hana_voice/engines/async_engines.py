@@ -137,11 +137,4 @@ async def synthesize_stream(
     Chunks are PCM s16le at ``tts.sample_rate``. Leaving the block early stops the engine.
     """
     async with runner.stream(lambda: tts.synthesize(text), what=f"{tts.name} synthesis") as chunks:
-        try:
-            yield chunks
-        finally:
-            # A consumer that breaks out of ``async for`` leaves the runner's async generator
-            # suspended; closed here, not by the garbage collector outside any trio task.
-            aclose = getattr(chunks, "aclose", None)
-            if aclose is not None:
-                await aclose()
+        yield chunks

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Protocol, TypeVar
 
@@ -135,7 +135,7 @@ class EngineRunner:
         async def run_thread() -> None:
             await trio.to_thread.run_sync(produce, limiter=self.limiter, abandon_on_cancel=True)
 
-        async def items() -> AsyncIterator[T]:
+        async def items() -> AsyncGenerator[T, None]:
             while True:
                 with trio.move_on_after(self.timeout) as scope:
                     try:
@@ -153,12 +153,16 @@ class EngineRunner:
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(run_thread)
+                chunks = items()
                 try:
-                    yield items()
+                    yield chunks
                 finally:
                     stop.set()
                     receive.close()
                     nursery.cancel_scope.cancel()
+                    # A consumer that broke out of its loop leaves the generator suspended.
+                    with trio.CancelScope(shield=True):
+                        await chunks.aclose()
         except BaseExceptionGroup as group:
             # The nursery is an implementation detail: callers see the one error itself.
             raise _single(group) from None
