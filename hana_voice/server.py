@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import trio
 from hypercorn.config import Config
@@ -42,6 +43,31 @@ async def wait_for_signal() -> None:
             return
 
 
+def guard_hypercorn_overflow() -> None:
+    """Keep a too-big message from crashing the whole server (Hypercorn 0.18.0).
+
+    When a message passes ``websocket_max_message_size`` Hypercorn sends close 1009 but keeps
+    the half-filled buffer; the peer's next message of the other kind (text after binary, or
+    binary after text) is then written into it and raises TypeError, which escapes the
+    connection task and ends ``serve`` for every call. Found by tests/hardening/
+    test_wire_fuzz.py. Once a buffer has overflowed, every later message on that connection
+    is refused the same way (the close is already on its way; repeated closes are no-ops).
+    """
+    from hypercorn.protocol.ws_stream import FrameTooLargeError, WebsocketBuffer
+
+    original = WebsocketBuffer.extend
+    if getattr(original, "hana_guarded", False):
+        return
+
+    def extend(self: WebsocketBuffer, event: Any) -> None:
+        if self.length > self.max_length:
+            raise FrameTooLargeError()
+        original(self, event)
+
+    extend.hana_guarded = True  # type: ignore[attr-defined]  # marks the patch as applied
+    WebsocketBuffer.extend = extend  # type: ignore[method-assign]  # no upstream fix yet
+
+
 async def serve(
     app: QuartTrio,
     config: Config,
@@ -50,6 +76,7 @@ async def serve(
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``app`` until ``trigger`` returns, then drain live sessions and stop."""
+    guard_hypercorn_overflow()
     services = services_of(app)
 
     async def shutdown_trigger() -> None:

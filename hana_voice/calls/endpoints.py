@@ -13,7 +13,6 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 import trio
 from quart import current_app, websocket
@@ -76,33 +75,7 @@ def _dialog(mode: str) -> Dialog:
     return {"voice": voice_dialog, "echo": echo_dialog, "tts": tts_dialog}[mode]
 
 
-def _guard_hypercorn_overflow() -> None:
-    """Keep a too-big message from crashing the whole server (Hypercorn 0.18.0).
-
-    When a message passes ``websocket_max_message_size`` Hypercorn sends close 1009 but keeps
-    the half-filled buffer; the peer's next message of the other kind (text after binary, or
-    binary after text) is then written into it and raises TypeError, which escapes the
-    connection task and ends ``serve`` for every call. Found by tests/hardening/
-    test_wire_fuzz.py. Once a buffer has overflowed, every later message on that connection
-    is refused the same way (the close is already on its way; repeated closes are no-ops).
-    """
-    from hypercorn.protocol.ws_stream import FrameTooLargeError, WebsocketBuffer
-
-    original = WebsocketBuffer.extend
-    if getattr(original, "hana_guarded", False):
-        return
-
-    def extend(self: WebsocketBuffer, event: Any) -> None:
-        if self.length > self.max_length:
-            raise FrameTooLargeError()
-        original(self, event)
-
-    extend.hana_guarded = True  # type: ignore[attr-defined]  # marks the patch as applied
-    WebsocketBuffer.extend = extend  # type: ignore[method-assign]  # no upstream fix yet
-
-
 def register(app: QuartTrio, services: Services) -> None:
-    _guard_hypercorn_overflow()
     for endpoint in ENDPOINTS:
         app.add_websocket(endpoint.path, endpoint.path, _handler(endpoint))
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 import time
 from collections import deque
 
@@ -22,9 +21,7 @@ import trio
 from hana_voice.audio.vad import VoiceActivityDetector
 from hana_voice.calls.call import Call, CallerSpeaking
 from hana_voice.calls.player import Player
-from hana_voice.engines.async_engines import AsyncRecognizer
-from hana_voice.engines.base import Recognizer, SpeechToText
-from hana_voice.engines.runner import EngineRunner
+from hana_voice.engines.async_engines import AsyncRecognizer, create_recognizer
 from hana_voice.errors import EngineError
 from hana_voice.events import BargeIn, SpeechEnded, SpeechStarted, Transcript, TranscriptOut
 from hana_voice.logs import log_event
@@ -125,7 +122,7 @@ class Listener:
             await self.recognizer.aclose()
         call.phrases_changed = False
         phrases = call.phrases if stt.supports_grammar else None
-        self.recognizer = await _create_recognizer(stt, call.services.runner, rate, phrases)
+        self.recognizer = await create_recognizer(stt, call.services.runner, rate, phrases)
         return self.recognizer
 
     async def _feed(self, rate: int) -> None:
@@ -173,46 +170,3 @@ class Listener:
         await self.call.emit(TranscriptOut(transcript))
         if transcript.final:
             await self.call.transcript(transcript)
-
-
-class _Creation:
-    """A recogniser being created in a worker thread that the call may abandon.
-
-    The runner abandons a thread when the call is cancelled (the caller hung up) or the
-    creation times out; the recogniser the thread then makes would be dropped unfreed (a Vosk
-    recogniser holds tens of MB of native memory). Whichever side comes second frees it.
-    """
-
-    def __init__(self, stt: SpeechToText, rate: int, phrases: list[str] | None) -> None:
-        self._stt, self._rate, self._phrases = stt, rate, phrases
-        self._lock = threading.Lock()
-        self._abandoned = False
-        self._made: Recognizer | None = None
-
-    def make(self) -> Recognizer:
-        made = self._stt.create_recognizer(self._rate, self._phrases)
-        with self._lock:
-            if self._abandoned:
-                made.close()
-            else:
-                self._made = made
-        return made
-
-    def abandon(self) -> None:
-        with self._lock:
-            self._abandoned = True
-            made, self._made = self._made, None
-        if made is not None:
-            made.close()
-
-
-async def _create_recognizer(
-    stt: SpeechToText, runner: EngineRunner, rate: int, phrases: list[str] | None
-) -> AsyncRecognizer:
-    creation = _Creation(stt, rate, phrases)
-    try:
-        recognizer = await runner.run(creation.make, what="recogniser creation")
-    except BaseException:
-        creation.abandon()
-        raise
-    return AsyncRecognizer(recognizer, runner)

@@ -24,6 +24,7 @@ from hana_voice.admission import CLOSE_INTERNAL
 from hana_voice.calls.call import Call, PromptPlayed
 from hana_voice.calls.listener import Listener
 from hana_voice.calls.player import Player
+from hana_voice.engines.runner import single_exception
 from hana_voice.errors import AuthError, HanaError, ProtocolError
 from hana_voice.events import AudioIn, CallStarted, HangUpIn, MarkEcho
 from hana_voice.logs import log_event
@@ -59,15 +60,22 @@ async def run_call(
         endpoint=call.handle.endpoint,
     )
     try:
-        with trio.move_on_after(settings.max_call_seconds) as max_scope, call.scope:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(listener.run)
-                nursery.start_soon(player.run, nursery)
-                nursery.start_soon(_dialog_then_end, call, dialog)
-                await _read_frames(call, player, first_frames or [], on_setup)
-                call.end("caller hung up")  # no-op when the reader already ended the call
+        try:
+            with trio.move_on_after(settings.max_call_seconds) as max_scope, call.scope:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(listener.run)
+                    nursery.start_soon(player.run, nursery)
+                    nursery.start_soon(_dialog_then_end, call, dialog)
+                    await _read_frames(call, player, first_frames or [], on_setup)
+                    call.end("caller hung up")  # no-op when the reader already ended the call
+        except BaseExceptionGroup as group:
+            # One task's error ends the call; handle that error, not the nursery's wrapper.
+            raise single_exception(group) from None
         if max_scope.cancelled_caught:
             call.end_reason = f"maximum call length reached ({settings.max_call_seconds:g} s)"
+    except ProtocolError as exc:
+        call.end_code, call.end_reason = exc.close_code, str(exc)
+        log_event(log, logging.INFO, "call.protocol_end", session_id=call.session_id, code=exc.code)
     except HanaError as exc:
         call.end_code, call.end_reason = CLOSE_INTERNAL, f"internal error: {exc.code}"
         log_event(log, logging.ERROR, "call.failed", session_id=call.session_id, code=exc.code)

@@ -12,7 +12,12 @@ from typing import Protocol
 import trio
 from quart import Websocket
 
+from hana_voice.errors import ProtocolError
+
 Frame = str | bytes
+
+#: How long one frame may wait to be sent before the peer is taken as gone.
+SEND_TIMEOUT = 15.0
 
 
 class Transport(Protocol):
@@ -40,8 +45,18 @@ class QuartTransport:
         return frame
 
     async def send(self, frame: Frame) -> None:
-        async with self._send_lock:
-            await self._ws.send(frame)
+        # A deadline at the I/O edge: a peer that stops reading must not hold a call (and its
+        # registry slot) forever once the TCP buffers are full.
+        with trio.move_on_after(SEND_TIMEOUT) as scope:
+            async with self._send_lock:
+                await self._ws.send(frame)
+        if scope.cancelled_caught:
+            raise ProtocolError(
+                f"client is not reading: a frame could not be sent in {SEND_TIMEOUT:g} s",
+                code="client_not_reading",
+                close_code=1008,
+                fatal=True,
+            )
 
     async def close(self, code: int, reason: str) -> None:
         if self.closed:

@@ -114,17 +114,54 @@ class AsyncRecognizer:
         await self.aclose()
 
 
+class _Creation:
+    """A recogniser being created in a worker thread that the call may abandon.
+
+    The runner abandons a thread when the call is cancelled (the caller hung up) or the
+    creation times out; the recogniser the thread then makes would be dropped unfreed (a Vosk
+    recogniser holds tens of MB of native memory). Whichever side comes second frees it.
+    """
+
+    def __init__(self, stt: SpeechToText, rate: int, phrases: list[str] | None) -> None:
+        self._stt, self._rate, self._phrases = stt, rate, phrases
+        self._lock = threading.Lock()
+        self._abandoned = False
+        self._made: Recognizer | None = None
+
+    def make(self) -> Recognizer:
+        made = self._stt.create_recognizer(self._rate, self._phrases)
+        with self._lock:
+            if self._abandoned:
+                made.close()
+            else:
+                self._made = made
+        return made
+
+    def abandon(self) -> None:
+        with self._lock:
+            self._abandoned = True
+            made, self._made = self._made, None
+        if made is not None:
+            made.close()
+
+
 async def create_recognizer(
     stt: SpeechToText,
     runner: EngineRunner,
     sample_rate: int,
     phrases: Sequence[str] | None = None,
 ) -> AsyncRecognizer:
-    """Create a recogniser for a call in a worker thread, at the rate of the call's audio."""
-    chosen = None if phrases is None else list(phrases)
-    recognizer = await runner.run(
-        stt.create_recognizer, sample_rate, chosen, what="recogniser creation"
-    )
+    """Create a recogniser for a call in a worker thread, at the rate of the call's audio.
+
+    Cancellation: if the call is cancelled (or times out) while the thread is creating the
+    recogniser, the thread frees what it made as soon as it is done (see ``_Creation``).
+    """
+    creation = _Creation(stt, sample_rate, None if phrases is None else list(phrases))
+    try:
+        recognizer = await runner.run(creation.make, what="recogniser creation")
+    except BaseException:
+        creation.abandon()
+        raise
     return AsyncRecognizer(recognizer, runner)
 
 

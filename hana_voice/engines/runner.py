@@ -165,10 +165,10 @@ class EngineRunner:
                         await chunks.aclose()
         except BaseExceptionGroup as group:
             # The nursery is an implementation detail: callers see the one error itself.
-            raise _single(group) from None
+            raise single_exception(group) from None
 
 
-def _single(group: BaseExceptionGroup[BaseException]) -> BaseException:
+def single_exception(group: BaseExceptionGroup[BaseException]) -> BaseException:
     """The only leaf of an exception group, or the group when it holds several."""
     leaves: list[BaseException] = []
 

@@ -244,7 +244,7 @@ def _question(f: _File, value: object, path: str, retries: int, timeout: float) 
     if qtype not in ANSWER_TYPES:
         f.fail(f"{path}.type", f"{qtype!r} is not one of {', '.join(ANSWER_TYPES)}")
     answer_type: AnswerType = qtype
-    if "order" not in data:
+    if data.get("order") is None:
         f.fail(f"{path}.order", "missing required field")
     minimum, maximum = _range(f, data, path, answer_type)
     options = _options(f, data.get("options"), path, answer_type)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 from typing import Any
@@ -112,7 +113,8 @@ class Timeline:
                 self._changed.set()
                 self._changed = trio.Event()
         except ConnectionClosed as exc:
-            self.closed = (exc.reason.code, exc.reason.reason)
+            reason = exc.reason
+            self.closed = (None, None) if reason is None else (reason.code, reason.reason)
             self._changed.set()
 
     def messages(self, kind: str) -> list[dict[str, Any]]:
@@ -152,3 +154,22 @@ async def receive(client: Client, timeout: float = 10) -> str | bytes:
     """The next frame, whatever its type, within ``timeout`` seconds."""
     with trio.fail_after(timeout):
         return await client.receive()
+
+
+async def hang_up(client: Client, timeout: float = 10) -> None:
+    """Close from the client side with the close handshake, still reading meanwhile.
+
+    trio-websocket's reader blocks on a full message queue when nobody reads, and then never
+    sees the server's close reply; a browser keeps reading, so the test does too.
+    """
+    from trio_websocket import ConnectionClosed
+
+    async def drain() -> None:
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                await client.receive()
+
+    with trio.fail_after(timeout):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(drain)
+            await client.ws.aclose()

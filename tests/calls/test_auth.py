@@ -44,9 +44,7 @@ async def _admitted(
 async def _mint(server: RunningServer, ttl: int = 300) -> str:
     with trio.fail_after(10):
         async with server.client() as http:
-            response = await http.get(
-                "/auth/token", params={"ttl": ttl}, headers=dict(BEARER)
-            )
+            response = await http.get("/auth/token", params={"ttl": ttl}, headers=dict(BEARER))
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["expires_in"] == ttl

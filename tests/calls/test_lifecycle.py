@@ -16,6 +16,7 @@ from tests.calls.fakes import fake_loaders, live, spoken
 from tests.calls.helpers import (
     all_recognizers_closed,
     engines_ready,
+    hang_up,
     healthy,
     no_sessions_left,
     stream,
@@ -99,7 +100,7 @@ async def _to_stage(stage: str, server: RunningServer, client: Client) -> None:
         # The lead-in and half the voiced part: the recogniser is mid-utterance.
         await stream(client, audio[: 2 * int(16000 * 0.8)], 16000)
         return
-    await stream(client, audio, 16000)
+    await client.send(audio)  # one frame: the listener takes any length
     await client.until("transcript")
     if stage == "after_answer":
         return
@@ -124,11 +125,17 @@ async def test_disconnect_at_any_stage_leaks_nothing(
     loaders, _, _ = fake_loaders(stt=stt, tts=FakeTextToSpeech(ms_per_char=5, chunk_ms=20))
     async with run_server(live(settings), loaders) as server:
         await engines_ready(server)
-        async with connect(server.ws_url + QUESTIONNAIRE) as client:
-            await _to_stage(stage, server, client)
-            if abrupt:
-                # No close handshake: the TCP connection just goes, as a lost network does.
-                await client.ws._stream.aclose()  # no public API drops a connection
+        with trio.CancelScope() as dropped:
+            async with connect(server.ws_url + QUESTIONNAIRE) as client:
+                await _to_stage(stage, server, client)
+                if abrupt:
+                    # No close handshake: the TCP connection just goes, as a lost network
+                    # does. Cancelling stops the client's reader, which may be blocked on
+                    # frames nobody reads.
+                    await client.ws._stream.aclose()  # no public API drops a connection
+                    dropped.cancel()
+                else:
+                    await hang_up(client)
         await no_sessions_left(server)
         await all_recognizers_closed(stt)
         if stage in ("mid_utterance", "after_answer", "store_write"):
@@ -183,4 +190,3 @@ async def _wait(condition: Callable[[], bool], timeout: float = 5) -> None:
     with trio.fail_after(timeout):
         while not condition():
             await trio.sleep(0.02)
-

@@ -106,9 +106,10 @@ async def test_lock_held_briefly_delays_writes_and_loses_nothing(settings: Setti
         await engines_ready(server)
         store: ResultStore = server.services.extras["store"]
         with trio.fail_after(60):
-            async with trio.open_nursery() as nursery, connect(
-                server.ws_url + QUESTIONNAIRE
-            ) as client:
+            async with (
+                trio.open_nursery() as nursery,
+                connect(server.ws_url + QUESTIONNAIRE) as client,
+            ):
                 session_id = await start_and_consent(client)
                 with exclusive_lock(server.services.settings.database_path):
                     # Another call runs through the lock (its writes wait) ...
@@ -157,4 +158,3 @@ async def test_lock_held_past_retries_keeps_answers_until_it_is_released(
         assert stored is not None
         assert stored["status"] == "completed"
         assert len(stored["answers"]) == ANSWER_COUNT
-

@@ -12,6 +12,7 @@ a run; the figures of a long run are in docs/benchmarks/hardening.md.
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 
 import trio
@@ -61,7 +62,7 @@ async def drain(client: Client, closed_by_server: list[int | None]) -> None:
         while True:
             await client.receive()
     except ConnectionClosed as exc:
-        closed_by_server.append(exc.reason.code)
+        closed_by_server.append(exc.reason.code if exc.reason else None)
 
 
 async def lane(
@@ -79,7 +80,11 @@ async def lane(
                     while sent < frames and not server_closes:
                         sent += 1
                         tally.frames += 1
-                        await client.send(maker.frame())
+                        # A server that has closed reads no more: a big frame would block.
+                        with trio.move_on_after(0.5) as stuck:
+                            await client.send(maker.frame())
+                        if stuck.cancelled_caught:
+                            break
                         if sent % 16 == 0:
                             await trio.sleep(0.01)  # let the call's tasks run between bursts
                 except ConnectionClosed:
@@ -125,7 +130,7 @@ async def test_hostile_frames_on_every_endpoint(settings: Settings) -> None:
         await engines_ready(server)
         health_failures: list[str] = []
         done = trio.Event()
-        with trio.fail_after(240):
+        with trio.fail_after(150):
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(watch_health, server, done, health_failures)
                 # Warm-up: code paths, caches and allocator arenas reach their working size.
@@ -157,10 +162,8 @@ async def test_a_too_big_message_then_another_kind_closes_1009_and_the_server_li
             async with connect(server.ws_url + "/ws") as client:
                 await client.until("ready")
                 await client.send(first)
-                try:
+                with contextlib.suppress(ConnectionClosed):  # the close may be here already
                     await client.send(second)
-                except ConnectionClosed:
-                    pass  # the server's close may already have arrived
                 code, _ = await client.closed()
             assert code == 1009
             async with server.client() as http:

@@ -28,6 +28,7 @@ class FrameMaker:
         self.endpoint = endpoint
         self.rng = random.Random(seed)
         self.too_big = max_message_bytes + 1024
+        self.types: tuple[str, ...]
         if endpoint.kind == "maqsam":
             self.type_key, self.types = "type", MAQSAM_TYPES
         elif endpoint.kind == "telephony":
@@ -46,10 +47,10 @@ class FrameMaker:
         if roll < 0.27:
             return "tts:" + rng.choice(["", " ", "مرحبا", "x" * rng.randrange(1, 3000)])
         if roll < 0.32:
-            depth = rng.choice([50, 2000, 100_000])
+            depth = rng.choice([50, 50, 2000, 2000, 40_000])  # 40_000 deep is over 64 KiB
             return '{"' + self.type_key + '":' + "[" * depth + "]" * depth + "}"
-        if roll < 0.34:
-            return rng.choice([b"\x00", "x"]) * self.too_big
+        if roll < 0.325:
+            return b"\x00" * self.too_big if rng.random() < 0.5 else "x" * self.too_big
         if roll < 0.45:
             return json.dumps(self.setup())
         message: dict[str, Any] = {self.type_key: self.kind()}
