@@ -19,6 +19,7 @@ Printed, each with p50/p95/p99 over the samples:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import statistics
@@ -128,7 +129,6 @@ async def one_sample(url: str, audio: bytes) -> tuple[float, float]:
         speech_end: float | None = None
         final_at: float | None = None
         first_byte: float | None = None
-        greeting_seen = False
 
         async def talk() -> None:
             nonlocal speech_end
@@ -143,7 +143,7 @@ async def one_sample(url: str, audio: bytes) -> tuple[float, float]:
                 await trio.sleep(FRAME_MS / 1000)
 
         async def listen() -> None:
-            nonlocal final_at, first_byte, greeting_seen
+            nonlocal final_at, first_byte
             question_started = False
             while first_byte is None:
                 frame = await ws.get_message()
@@ -162,10 +162,8 @@ async def one_sample(url: str, audio: bytes) -> tuple[float, float]:
                 nursery.start_soon(talk)
                 await listen()
                 nursery.cancel_scope.cancel()
-        try:
+        with contextlib.suppress(ConnectionClosed):
             await ws.send_message(json.dumps({"type": "stop"}))
-        except ConnectionClosed:
-            pass
     assert speech_end is not None and final_at is not None and first_byte is not None
     return final_at - speech_end, first_byte - final_at
 
