@@ -22,7 +22,7 @@ import trio
 from bench_load import percentile, server_process, wait_ready
 from trio_websocket import WebSocketConnection, open_websocket_url
 
-KEYS = (["1"], ["1"], ["2"], ["3", "#"], ["2"], ["1"], ["1"])  # consent, then six answers
+KEYS = (["1"], ["1"], ["2"], ["3"], ["2"], ["1"], ["1"])  # consent, then six answers
 
 
 def rss_kib(pid: int) -> int:

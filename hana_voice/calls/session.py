@@ -26,7 +26,7 @@ from hana_voice.calls.listener import Listener
 from hana_voice.calls.player import Player
 from hana_voice.engines.runner import single_exception
 from hana_voice.errors import AuthError, HanaError, ProtocolError
-from hana_voice.events import AudioIn, CallStarted, HangUpIn, MarkEcho
+from hana_voice.events import AudioIn, CallStarted, DtmfIn, HangUpIn, MarkEcho, TextIn
 from hana_voice.logs import log_event
 from hana_voice.protocols.base import Frame, InboundEvent
 
@@ -177,6 +177,9 @@ async def _dispatch(
     if isinstance(event, HangUpIn):
         call.end(event.reason)
         return True
+    if isinstance(event, DtmfIn | TextIn):
+        # A key press (or typed answer) over a prompt interrupts it, as on any IVR.
+        player.barge_in()
     await call.dialog_send.send(event)
     return False
 
