@@ -88,6 +88,8 @@ class Settings:
     idle_timeout: float = 30.0
     max_call_seconds: float = 1200.0
     shutdown_grace: float = 20.0
+    #: A peer that cannot take one frame in this long (it stopped reading) is taken as gone.
+    send_timeout: float = 10.0
     max_message_bytes: int = 4 * 1024 * 1024
     max_tts_chars: int = 1000
     # --- observability ---
@@ -154,6 +156,7 @@ class Settings:
             idle_timeout=r.number("IDLE_TIMEOUT", 30.0, 1.0, 3600.0),
             max_call_seconds=r.number("MAX_CALL_SECONDS", 1200.0, 10.0, 86400.0),
             shutdown_grace=r.number("SHUTDOWN_GRACE", 20.0, 0.0, 3600.0),
+            send_timeout=r.number("SEND_TIMEOUT", 10.0, 0.5, 600.0),
             max_message_bytes=r.integer("MAX_MESSAGE_BYTES", 4 * 1024 * 1024, 1024, 64 * 1024**2),
             max_tts_chars=r.integer("MAX_TTS_CHARS", 1000, 10, 20000),
             metrics_enabled=r.boolean("METRICS_ENABLED", True),

@@ -90,7 +90,7 @@ def _handler(endpoint: Endpoint) -> Callable[[], Awaitable[None]]:
 
 async def serve_endpoint(endpoint: Endpoint) -> None:
     services = services_of(current_app)  # type: ignore[arg-type]  # always our QuartTrio app
-    transport = QuartTransport(websocket._get_current_object())  # type: ignore[attr-defined]  # werkzeug LocalProxy API
+    transport = QuartTransport(websocket._get_current_object(), services.settings.send_timeout)  # type: ignore[attr-defined]  # werkzeug LocalProxy API
     await websocket.accept()
     code, reason = 1000, "call ended"
     try:

@@ -16,9 +16,6 @@ from hana_voice.errors import ProtocolError
 
 Frame = str | bytes
 
-#: How long one frame may wait to be sent before the peer is taken as gone.
-SEND_TIMEOUT = 15.0
-
 
 class Transport(Protocol):
     async def receive(self) -> Frame: ...
@@ -31,8 +28,9 @@ class Transport(Protocol):
 class QuartTransport:
     """Quart's websocket as a Transport. ``receive`` returns str for text, bytes for binary."""
 
-    def __init__(self, websocket: Websocket) -> None:
+    def __init__(self, websocket: Websocket, send_timeout: float = 10.0) -> None:
         self._ws = websocket
+        self.send_timeout = send_timeout
         self._send_lock = trio.Lock()
         self.closed = False
 
@@ -47,12 +45,12 @@ class QuartTransport:
     async def send(self, frame: Frame) -> None:
         # A deadline at the I/O edge: a peer that stops reading must not hold a call (and its
         # registry slot) forever once the TCP buffers are full.
-        with trio.move_on_after(SEND_TIMEOUT) as scope:
+        with trio.move_on_after(self.send_timeout) as scope:
             async with self._send_lock:
                 await self._ws.send(frame)
         if scope.cancelled_caught:
             raise ProtocolError(
-                f"client is not reading: a frame could not be sent in {SEND_TIMEOUT:g} s",
+                f"client is not reading: a frame could not be sent in {self.send_timeout:g} s",
                 code="client_not_reading",
                 close_code=1008,
                 fatal=True,

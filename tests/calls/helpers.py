@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import time
 from typing import Any
 
 import numpy as np
@@ -43,9 +44,31 @@ async def stream(client: Client, pcm: bytes, rate: int, *, realtime: bool = True
 
 async def no_sessions_left(server: RunningServer, timeout: float = 10) -> None:
     """Wait until every session of the server has ended (the registry is empty)."""
-    with trio.fail_after(timeout):
+    with trio.move_on_after(timeout):
         while server.services.registry.active:
             await trio.sleep(0.02)
+    live = [
+        (h.endpoint, round(time.monotonic() - h.started, 1), h.cancel_scope.cancel_called)
+        for h in server.services.registry._live.values()
+    ]
+    if live:
+        tasks = _task_tree(trio.lowlevel.current_root_task())
+        raise AssertionError(f"sessions left (endpoint, age s, cancelled): {live}\n{tasks}")
+
+
+def _task_tree(task: trio.lowlevel.Task, depth: int = 0) -> str:
+    """Every task's name and where it waits, for the failure message of a leak."""
+    ours = [
+        f"{frame.f_code.co_name}:{frame.f_lineno}"
+        for frame, _ in task.iter_await_frames()
+        if "hana_voice" in frame.f_code.co_filename
+    ]
+    where = " > ".join(ours) or "-"
+    lines = [f"{'  ' * depth}{task.name} @ {where}"]
+    for nursery in task.child_nurseries:
+        for child in nursery.child_tasks:
+            lines.append(_task_tree(child, depth + 1))
+    return "\n".join(lines)
 
 
 async def all_recognizers_closed(stt: FakeSpeechToText, timeout: float = 5) -> None:

@@ -27,13 +27,17 @@ async def test_metrics_report_sessions_and_calls(settings: Settings) -> None:
 
 
 async def test_metrics_can_be_disabled_or_protected(settings: Settings) -> None:
-    async with run_server(settings.with_overrides(metrics_enabled=False)) as server:
-        async with server.client() as http:
-            assert (await http.get("/metrics")).status_code == 404
+    async with (
+        run_server(settings.with_overrides(metrics_enabled=False)) as server,
+        server.client() as http,
+    ):
+        assert (await http.get("/metrics")).status_code == 404
     token = "m" * 24
-    async with run_server(settings.with_overrides(metrics_token=token)) as server:
-        async with server.client() as http:
-            assert (await http.get("/metrics")).status_code == 401
-            ok = await http.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+    async with (
+        run_server(settings.with_overrides(metrics_token=token)) as server,
+        server.client() as http,
+    ):
+        assert (await http.get("/metrics")).status_code == 401
+        ok = await http.get("/metrics", headers={"Authorization": f"Bearer {token}"})
     assert ok.status_code == 200
     assert "hana_sessions_live" in ok.text
