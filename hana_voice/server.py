@@ -31,7 +31,8 @@ def hypercorn_config(settings: Settings, bind: str | None = None) -> Config:
     config.websocket_max_message_size = settings.max_message_bytes
     config.graceful_timeout = settings.shutdown_grace + 10
     config.accesslog = None
-    config.errorlog = "-"
+    # Through the root logger, so Hypercorn's own lines come out as JSON too.
+    config.errorlog = logging.getLogger("hypercorn.error")
     config.keep_alive_timeout = 75
     return config
 
