@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 import trio
@@ -158,8 +159,9 @@ class QuestionnaireRun:
             return
         elapsed = None if self.heard_at is None else round(time.monotonic() - self.heard_at, 3)
         response = "" if action.response is None else str(action.response)
-        try:
-            await self.store.record_answer(
+        await self._stored(
+            "call.answer_not_stored",
+            self.store.record_answer(
                 self.call.session_id,
                 action.question_id,
                 action.question_order,
@@ -167,16 +169,8 @@ class QuestionnaireRun:
                 action.confidence,
                 elapsed,
                 action.status,
-            )
-        except StoreError as exc:
-            # The store keeps what it could not write in memory; the call goes on.
-            log_event(
-                log,
-                logging.ERROR,
-                "call.answer_not_stored",
-                session_id=self.call.session_id,
-                code=exc.code,
-            )
+            ),
+        )
 
     async def _escalate(self, action: Escalate) -> None:
         self.call.bump("escalations")
@@ -218,37 +212,35 @@ class QuestionnaireRun:
         metadata: dict[str, Any] = {k: context.get(k) or custom.get(k) for k in METADATA_KEYS}
         metadata["call_context"] = context
         metadata["channel"] = self.call.kind
-        try:
-            await self.store.start_call(
+        await self._stored(
+            "call.start_not_stored",
+            self.store.start_call(
                 self.call.session_id,
                 self.questionnaire.id,
                 len(self.questionnaire.questions),
                 metadata,
-            )
-        except StoreError as exc:
-            log_event(
-                log,
-                logging.ERROR,
-                "call.start_not_stored",
-                session_id=self.call.session_id,
-                code=exc.code,
-            )
+            ),
+        )
 
     async def _store_finish(self, outcome: str) -> None:
         if self.store is None:
             return
+        duration = round(time.monotonic() - self.started, 3)
+        await self._stored(
+            "call.finish_not_stored",
+            self.store.finish_call(self.call.session_id, outcome, duration),
+        )
+
+    async def _stored(self, event: str, write: Awaitable[object]) -> None:
+        """Await a results write; a StoreError is logged and the call goes on.
+
+        The store keeps writes it could not make in memory and retries them with the next
+        write of the call or at shutdown (docs/results.md), so nothing is dropped here.
+        """
         try:
-            await self.store.finish_call(
-                self.call.session_id, outcome, round(time.monotonic() - self.started, 3)
-            )
+            await write
         except StoreError as exc:
-            log_event(
-                log,
-                logging.ERROR,
-                "call.finish_not_stored",
-                session_id=self.call.session_id,
-                code=exc.code,
-            )
+            log_event(log, logging.ERROR, event, session_id=self.call.session_id, code=exc.code)
 
     async def ended_early(self) -> None:
         """The call ended before the dialog did: keep what was answered, mark incomplete."""
