@@ -283,9 +283,9 @@ async def main(which: list[str]) -> None:
     if "bargein" in which:
         await bargein()
     if "keypad" in which:
-        await load("fake", (1, 8, 16, 24))
+        await load("fake", (1, 8, 16, 24, 32, 48))
     if "stt" in which:
-        await load("vosk", (1, 4, 8))
+        await load("vosk", (1, 2, 4, 6, 8))
 
 
 if __name__ == "__main__":
