@@ -73,14 +73,16 @@ def server_process(**env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
 
 
 async def wait_ready(url: str, timeout: float = 60) -> dict[str, object]:
-    """Until /health says the TTS is loaded and the prompt cache can be used."""
+    """Until /health says the TTS is loaded and the prompt cache has been warmed."""
     with trio.fail_after(timeout):
         async with httpx.AsyncClient(base_url=url, timeout=5) as http:
             while True:
                 try:
                     response = await http.get("/health")
                     body: dict[str, object] = response.json()
-                    if response.status_code == 200 and "espeak" in json.dumps(body):
+                    warm = body.get("prompt_cache", {})
+                    warmed = isinstance(warm, dict) and warm.get("state") in ("ready", "off")
+                    if response.status_code == 200 and "espeak" in json.dumps(body) and warmed:
                         return body
                 except httpx.HTTPError:
                     pass

@@ -107,6 +107,11 @@ async def health() -> tuple[Response, int]:
         "sessions": {"active": s.registry.active, "max": s.registry.capacity},
         "draining": s.registry.draining,
     }
+    # Whether fixed prompts already play with no synthesis delay (warmed at start-up).
+    body["prompt_cache"] = s.extras.get(
+        "prompt_cache_status",
+        {"state": "waiting for tts" if s.settings.warm_prompt_cache else "off"},
+    )
     backlog = s.extras.get("outbox_backlog")
     if callable(backlog):
         body["outbox"] = backlog()

@@ -68,7 +68,16 @@ async def _warm(services: Services, cache: PromptCache, tts: TextToSpeech) -> No
     texts: list[str] = []
     for questionnaire in services.extras["questionnaires"].values():
         texts.extend(prompt_texts(questionnaire))
-    report = await cache.warm(tts, services.runner, dict.fromkeys(texts))
+    distinct = list(dict.fromkeys(texts))
+    services.extras["prompt_cache_status"] = {"state": "warming", "prompts": len(distinct)}
+    report = await cache.warm(tts, services.runner, distinct)
+    services.extras["prompt_cache_status"] = {
+        "state": "ready",
+        "prompts": len(distinct),
+        "synthesized": report.synthesized,
+        "failed": report.failed,
+        "seconds": round(report.seconds, 3),
+    }
     log_event(
         log,
         logging.INFO,

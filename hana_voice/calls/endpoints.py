@@ -22,6 +22,7 @@ from hana_voice.admission import CLOSE_POLICY, Refused, SessionHandle, client_ad
 from hana_voice.calls import auth
 from hana_voice.calls.call import Call
 from hana_voice.calls.modes import echo_dialog, tts_dialog, voice_dialog
+from hana_voice.calls.questionnaire_dialog import questionnaire_dialog
 from hana_voice.calls.session import Dialog, SetupCheck, run_call
 from hana_voice.calls.transport import QuartTransport
 from hana_voice.errors import AuthError
@@ -66,13 +67,12 @@ ENDPOINTS = (
 )
 
 
-def _dialog(mode: str) -> Dialog:
-    if mode == "questionnaire":
-        from hana_voice.calls.questionnaire_dialog import questionnaire_dialog
-
-        dialog: Dialog = questionnaire_dialog
-        return dialog
-    return {"voice": voice_dialog, "echo": echo_dialog, "tts": tts_dialog}[mode]
+DIALOGS: dict[str, Dialog] = {
+    "voice": voice_dialog,
+    "echo": echo_dialog,
+    "tts": tts_dialog,
+    "questionnaire": questionnaire_dialog,
+}
 
 
 def register(app: QuartTrio, services: Services) -> None:
@@ -187,7 +187,7 @@ async def _run(
     )
     if isinstance(codec, BrowserCodec):
         await call.emit(Ready(call.session_id))
-    await run_call(call, _dialog(endpoint.mode), first_frames=first_frames, on_setup=on_setup)
+    await run_call(call, DIALOGS[endpoint.mode], first_frames=first_frames, on_setup=on_setup)
     return call.end_code, call.end_reason
 
 

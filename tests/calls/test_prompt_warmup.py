@@ -23,6 +23,14 @@ async def test_prompts_are_synthesised_at_start_up_and_served_from_the_cache(
         with trio.fail_after(20):
             while not expected <= set(tts.texts):
                 await trio.sleep(0.05)
+        with trio.fail_after(10):
+            while server.services.extras.get("prompt_cache_status", {}).get("state") != "ready":
+                await trio.sleep(0.05)
+        async with server.client() as http:
+            warm = (await http.get("/health")).json()["prompt_cache"]
+        assert warm["state"] == "ready"
+        assert warm["prompts"] == len(expected)
+        assert warm["failed"] == 0
         synthesised = len(tts.texts)
         cache = server.services.extras["prompt_cache"]
         assert await cache.get(tts, questionnaire.greeting.spoken) is not None

@@ -75,6 +75,7 @@ async def test_health_skipped(server: RunningServer) -> None:
     assert body["engines"]["stt"]["state"] == "skipped"
     assert body["engines"]["tts"]["state"] == "skipped"
     assert body["sessions"] == {"active": 0, "max": 10}
+    assert body["prompt_cache"] == {"state": "off"}
     assert body["version"]
     assert body["uptime_seconds"] >= 0
 
