@@ -67,6 +67,8 @@ class Client:
                             self.messages.append({"text": frame})
             except ConnectionClosed as exc:
                 reason = exc.reason
+                if reason is None:
+                    return None, None
                 return reason.code, reason.reason
         raise AssertionError("unreachable")
 
@@ -74,7 +76,9 @@ class Client:
 @asynccontextmanager
 async def connect(url: str, headers: list[tuple[str, str]] | None = None) -> AsyncIterator[Client]:
     async with open_websocket_url(
-        url, extra_headers=headers or [], max_message_size=MAX_MESSAGE
+        url,
+        extra_headers=[(k.encode(), v.encode()) for k, v in headers or []],
+        max_message_size=MAX_MESSAGE,
     ) as ws:
         try:
             yield Client(ws)

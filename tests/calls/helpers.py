@@ -52,7 +52,8 @@ async def no_sessions_left(server: RunningServer, timeout: float = 10) -> None:
         for h in server.services.registry._live.values()
     ]
     if live:
-        tasks = _task_tree(trio.lowlevel.current_root_task())
+        root = trio.lowlevel.current_root_task()
+        tasks = _task_tree(root) if root is not None else ""
         raise AssertionError(f"sessions left (endpoint, age s, cancelled): {live}\n{tasks}")
 
 
