@@ -10,9 +10,7 @@ the ``get`` call to the first 20 ms chunk in hand, the path a call session takes
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
-import struct
 import sys
 import tempfile
 import time
@@ -20,8 +18,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import trio
+from bench_load import percentile
 
 from hana_voice.engines.base import TextToSpeech
+from hana_voice.engines.fake import tone
 from hana_voice.engines.prompt_cache import PromptCache, iter_chunks
 from hana_voice.engines.runner import EngineRunner
 
@@ -47,8 +47,7 @@ class FakeTTS:
 
     def synthesize(self, text: str) -> Iterator[bytes]:
         time.sleep(self.cost)
-        n = self.sample_rate * 60 * len(text) // 1000
-        pcm = struct.pack(f"<{n}h", *(int(8000 * math.sin(i * 0.05)) for i in range(n)))
+        pcm = tone(60 * len(text), self.sample_rate)
         for start in range(0, len(pcm), 640):
             yield pcm[start : start + 640]
 
@@ -66,15 +65,10 @@ def load_engine(kind: str, fake_ms: float) -> TextToSpeech:
     return FakeTTS(fake_ms / 1000.0)
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
-
-
 def line(label: str, values: list[float]) -> str:
     return (
         f"{label:<22} n={len(values):<5} p50={statistics.median(values):8.3f} ms"
-        f"  p99={pct(values, 0.99):8.3f} ms  max={max(values):8.3f} ms"
+        f"  p99={percentile(values, 99):8.3f} ms  max={max(values):8.3f} ms"
     )
 
 

@@ -39,14 +39,10 @@ from tests.telephony.peers import (
     keypad_caller,
     open_peer,
 )
-from tests.telephony.support import (
-    KEYPAD_ANSWERS,
-    KEYPAD_QUESTIONNAIRE,
-    MAQSAM_TOKEN,
-)
+from tests.telephony.support import KEYPAD_ANSWERS, KEYPAD_QUESTIONNAIRE
+from tests.telephony.support import MAQSAM_AUTH as AUTH
+from tests.telephony.support import MAQSAM_PATH as PATH
 
-PATH = "/ws/maqsam/healthcare"
-AUTH = [("Auth", MAQSAM_TOKEN)]
 TICKS = os.sysconf("SC_CLK_TCK")
 
 

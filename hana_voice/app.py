@@ -19,7 +19,7 @@ from hana_voice.engines.manager import EngineManager, Loaders
 from hana_voice.http_routes import bp as http_bp
 from hana_voice.http_routes import error_response
 from hana_voice.logs import log_event
-from hana_voice.services import Services, services_of
+from hana_voice.services import Services
 from hana_voice.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,3 @@ def _install_error_handlers(app: QuartTrio) -> None:
             path=request.path if has_request_context() else None,
         )
         return error_response(500, "internal_error", "internal error")
-
-
-def services(app: QuartTrio) -> Services:
-    return services_of(app)

@@ -18,7 +18,7 @@ import trio
 
 from hana_voice.audio.decode import decode_utterance
 from hana_voice.audio.wav import write_wav
-from hana_voice.engines.async_engines import create_recognizer, synthesize_stream
+from hana_voice.engines.async_engines import synthesize_stream, transcribe
 from hana_voice.engines.manager import EngineManager
 from hana_voice.engines.runner import EngineRunner
 from hana_voice.errors import HanaError
@@ -49,14 +49,20 @@ def run_say(args: argparse.Namespace) -> int:
     return trio.run(_say, settings, args.text, args.output)
 
 
-async def _say(settings: Settings, text: str, output: Path) -> int:
+async def _engines(settings: Settings, *, stt: bool) -> EngineManager:
+    """Load only the engine a command needs, as the service would (fallback included)."""
     manager = EngineManager(settings.with_overrides(skip_model_loading=False))
-    await manager.load_all(stt=False)
-    tts = manager.tts
+    await manager.load_all(stt=stt, tts=not stt)
+    slot = manager.stt_slot if stt else manager.tts_slot
+    if slot.state != "loaded":
+        what = "speech recognition" if stt else "speech synthesis"
+        print(f"hana-voice: {what} unavailable: {slot.error}", file=sys.stderr)
+    return manager
+
+
+async def _say(settings: Settings, text: str, output: Path) -> int:
+    tts = (await _engines(settings, stt=False)).tts
     if tts is None:
-        print(
-            f"hana-voice: speech synthesis unavailable: {manager.tts_slot.error}", file=sys.stderr
-        )
         return 1
     started = time.perf_counter()
     first: float | None = None
@@ -87,13 +93,8 @@ def run_transcribe(args: argparse.Namespace) -> int:
 
 
 async def _transcribe(settings: Settings, path: Path, phrases: list[str] | None) -> int:
-    manager = EngineManager(settings.with_overrides(skip_model_loading=False))
-    await manager.load_all(tts=False)
-    stt = manager.stt
+    stt = (await _engines(settings, stt=True)).stt
     if stt is None:
-        print(
-            f"hana-voice: speech recognition unavailable: {manager.stt_slot.error}", file=sys.stderr
-        )
         return 1
     runner = _runner(settings)
     try:
@@ -104,16 +105,9 @@ async def _transcribe(settings: Settings, path: Path, phrases: list[str] | None)
             TRANSCRIBE_RATE,
             what="audio decoding",
         )
-        texts: list[str] = []
-        async with await create_recognizer(stt, runner, TRANSCRIBE_RATE, phrases) as rec:
-            step = TRANSCRIBE_RATE * 2
-            for start in range(0, len(pcm), step):
-                texts += [t.text for t in await rec.feed(pcm[start : start + step]) if t.final]
-            final = await rec.finish()
-            if final is not None:
-                texts.append(final.text)
+        text = await transcribe(stt, runner, pcm, TRANSCRIBE_RATE, phrases)
     except (HanaError, OSError) as exc:
         print(f"hana-voice: {exc}", file=sys.stderr)
         return 1
-    print(" ".join(t for t in texts if t))
+    print(text)
     return 0

@@ -6,17 +6,16 @@ manager keeps up to date, so it answers from the first second after start.
 
 from __future__ import annotations
 
-import hmac
-import time
 from typing import Any
 
-import jwt
 from quart import Blueprint, Response, current_app, jsonify, request
 
 from hana_voice import SERVICE_NAME, __version__
+from hana_voice.auth import MAX_TOKEN_SECONDS, bearer, mint_token, same
+from hana_voice.calls.endpoints import ENDPOINTS as WS_ENDPOINTS
 from hana_voice.services import Services, services_of
 
-ENDPOINTS: tuple[tuple[str, str], ...] = (
+HTTP_ENDPOINTS: tuple[tuple[str, str], ...] = (
     ("GET /", "service name, version, endpoints, models and capabilities"),
     ("GET /health", "engine states, sessions and uptime; 200 healthy/degraded, 503 otherwise"),
     ("GET /maqsam/status", "whether the Maqsam integration is configured"),
@@ -24,20 +23,10 @@ ENDPOINTS: tuple[tuple[str, str], ...] = (
     ("GET /calls/<session_id>", "a stored call's answers (bearer secret)"),
     ("GET /metrics", "Prometheus metrics"),
     ("GET /demo", "browser demo of a questionnaire"),
-    ("WS /ws", "general voice channel: transcripts in, say requests out"),
-    ("WS /ws/healthcare-questionnaire", "healthcare questionnaire dialog"),
-    ("WS /ws/secure", "authenticated /ws"),
-    ("WS /ws/secure/healthcare", "authenticated questionnaire"),
-    ("WS /ws/echo", "speech-to-text only"),
-    ("WS /ws/tts", "text-to-speech only"),
-    ("WS /ws/maqsam", "Maqsam voice-agent protocol"),
-    ("WS /ws/maqsam/healthcare", "Maqsam questionnaire"),
-    ("WS /ws/telephony", "Twilio-style media streams (token required)"),
-    ("WS /ws/telephony/healthcare", "Twilio-style media streams questionnaire"),
 )
-
-MAQSAM_PATHS = ("/ws/maqsam", "/ws/maqsam/healthcare")
-TOKEN_MAX_SECONDS = 3600
+#: Every endpoint with one line each, for GET /; the WebSocket ones from their own table.
+ENDPOINTS = HTTP_ENDPOINTS + tuple((f"WS {e.path}", e.description) for e in WS_ENDPOINTS)
+MAQSAM_PATHS = tuple(e.path for e in WS_ENDPOINTS if e.kind == "maqsam")
 
 bp = Blueprint("http", __name__)
 
@@ -58,11 +47,7 @@ def bearer_ok(expected: str | None) -> Response | None:
     """None when the request carries ``Authorization: Bearer <expected>``, else an error."""
     if expected is None:
         return error_response(503, "auth_not_configured", "VOICE_SERVICE_SECRET is not set")
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        value.strip().encode(), expected.encode()
-    ):
+    if not same(bearer(request.headers.get("Authorization")), expected):
         return error_response(401, "unauthorized", "missing or wrong bearer secret")
     return None
 
@@ -148,14 +133,7 @@ async def auth_token() -> Response:
         ttl = int(request.args.get("ttl", "900"))
     except ValueError:
         return error_response(400, "bad_request", "ttl must be a whole number of seconds")
-    if not 1 <= ttl <= TOKEN_MAX_SECONDS:
-        return error_response(400, "bad_request", f"ttl must be 1..{TOKEN_MAX_SECONDS} seconds")
-    now = int(time.time())
-    claims = {
-        "sub": request.args.get("sub", "browser")[:64],
-        "scope": "ws",
-        "iat": now,
-        "exp": now + ttl,
-    }
-    token = jwt.encode(claims, secret, algorithm="HS256")
+    if not 1 <= ttl <= MAX_TOKEN_SECONDS:
+        return error_response(400, "bad_request", f"ttl must be 1..{MAX_TOKEN_SECONDS} seconds")
+    token = mint_token(secret, ttl, request.args.get("sub", "browser"))
     return jsonify({"token": token, "expires_in": ttl, "token_type": "Bearer"})

@@ -11,7 +11,6 @@ engines and codes only: never ids, numbers or text (patient data, and unbounded 
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -83,8 +82,9 @@ class _LiveCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         registry = self.services.registry
         live = GaugeMetricFamily("hana_sessions_live", "Live sessions", labels=["kind"])
+        by_kind = registry.count_by_kind()
         for kind in ("browser", "maqsam", "telephony"):
-            live.add_metric([kind], registry.count_by_kind().get(kind, 0))
+            live.add_metric([kind], by_kind.get(kind, 0))
         yield live
         yield GaugeMetricFamily(
             "hana_sessions_max", "MAX_CONCURRENT_SESSIONS", value=registry.capacity
@@ -119,6 +119,7 @@ class _LiveCollector(Collector):
 def install(app: QuartTrio, services: Services) -> None:
     from quart import Response, request
 
+    from hana_voice.auth import bearer, same
     from hana_voice.http_routes import error_response
 
     settings = services.settings
@@ -128,9 +129,8 @@ def install(app: QuartTrio, services: Services) -> None:
     async def metrics() -> Response:
         if not settings.metrics_enabled:
             return error_response(404, "not_found", "metrics are disabled (METRICS_ENABLED)")
-        if settings.metrics_token is not None:
-            given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-            if not hmac.compare_digest(given.encode(), settings.metrics_token.encode()):
-                return error_response(401, "unauthorized", "missing or wrong metrics token")
+        token = settings.metrics_token
+        if token is not None and not same(bearer(request.headers.get("Authorization")), token):
+            return error_response(401, "unauthorized", "missing or wrong metrics token")
         body = services.metrics.render()
         return Response(body, content_type="text/plain; version=0.0.4; charset=utf-8")

@@ -25,7 +25,6 @@ from tqdm import tqdm
 
 from hana_voice.errors import DownloadError
 
-CHUNK_BYTES = 1024 * 1024
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _CONTENT_RANGE = re.compile(r"^bytes (?:(\d+)-(\d+)|\*)/(\d+|\*)$")
 
@@ -43,11 +42,8 @@ DEFAULT_OPTIONS = FetchOptions()
 
 
 def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as fh:
-        while block := fh.read(CHUNK_BYTES):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def normalise_sha256(value: str) -> str:

@@ -11,7 +11,6 @@ To pin one, fill ``sha256``/``size`` below from a trusted download (``sha256sum 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 from typing import Literal
 
 ModelKind = Literal["stt", "tts"]
@@ -50,10 +49,6 @@ class ModelSpec:
     required: tuple[tuple[str, ...], ...]
     licence: str
     description: str
-
-    @property
-    def target_path(self) -> PurePosixPath:
-        return PurePosixPath(self.target)
 
     def url_for(self, file: RemoteFile, base_url: str | None = None) -> str:
         return f"{(base_url or self.base_url).rstrip('/')}/{file.name}"

@@ -48,7 +48,7 @@ def install(app: QuartTrio, services: Services) -> None:
 
     @app.while_serving
     async def results_lifespan() -> AsyncGenerator[None, None]:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        await trio.Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
         async with ResultStore.open(settings.database_path) as store:
             services.extras["store"] = store
             worker = OutboxWorker(store, settings)
@@ -88,4 +88,3 @@ async def _warm(services: Services, cache: PromptCache, tts: TextToSpeech) -> No
         failed=report.failed,
         seconds=round(report.seconds, 3),
     )
-    await trio.lowlevel.checkpoint()

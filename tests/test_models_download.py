@@ -131,6 +131,13 @@ def spec(base: str, sha256: str | None = None, name: str = MODEL) -> ModelSpec:
     )
 
 
+def leave_part(models_dir: Path, data: bytes) -> None:
+    """The ``.part`` file an interrupted earlier run left for the test model's archive."""
+    part = models_dir / ".downloads" / MODEL / f"{MODEL}.zip.part"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(data)
+
+
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -169,9 +176,7 @@ def test_resumes_a_part_file_left_by_an_earlier_run(
     state, base = site
     body = model_zip()
     state.files[f"{MODEL}.zip"] = body
-    part = tmp_path / ".downloads" / MODEL / f"{MODEL}.zip.part"
-    part.parent.mkdir(parents=True)
-    part.write_bytes(body[:1000])
+    leave_part(tmp_path, body[:1000])
     download_model(spec(base, sha(body)), tmp_path, client, options=QUIET)
     assert state.requests == [(f"/{MODEL}.zip", "bytes=1000-")]
     assert (tmp_path / MODEL).is_dir()
@@ -183,9 +188,7 @@ def test_a_whole_part_file_is_finished_without_a_body(
     state, base = site
     body = model_zip()
     state.files[f"{MODEL}.zip"] = body
-    part = tmp_path / ".downloads" / MODEL / f"{MODEL}.zip.part"
-    part.parent.mkdir(parents=True)
-    part.write_bytes(body)
+    leave_part(tmp_path, body)
     download_model(spec(base, sha(body)), tmp_path, client, options=QUIET)
     assert state.requests == [(f"/{MODEL}.zip", f"bytes={len(body)}-")]
     assert (tmp_path / MODEL).is_dir()
@@ -198,9 +201,7 @@ def test_a_server_ignoring_range_restarts_from_zero(
     body = model_zip()
     state.files[f"{MODEL}.zip"] = body
     state.mode = "ignore_range"
-    part = tmp_path / ".downloads" / MODEL / f"{MODEL}.zip.part"
-    part.parent.mkdir(parents=True)
-    part.write_bytes(b"stale bytes from another version")
+    leave_part(tmp_path, b"stale bytes from another version")
     download_model(spec(base, sha(body)), tmp_path, client, options=QUIET)
     assert len(state.requests) == 1
     assert (tmp_path / MODEL / "am" / "final.mdl").read_bytes() == b"acoustic model " * 4000

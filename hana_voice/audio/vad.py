@@ -34,7 +34,6 @@ import webrtcvad
 
 from hana_voice.audio.pcm import pcm16_samples
 from hana_voice.audio.resample import StreamResampler
-from hana_voice.errors import AudioError
 from hana_voice.events import SpeechEnded, SpeechStarted
 
 __all__ = [
@@ -185,10 +184,9 @@ class VoiceActivityDetector:
     def process(self, pcm: bytes) -> list[VadEvent]:
         """Feed a chunk of PCM s16le mono at ``sample_rate``; return the events it completes.
 
-        Raises :class:`AudioError` on an odd byte count.
+        Raises :class:`~hana_voice.errors.AudioError` on an odd byte count.
         """
-        if len(pcm) % 2:
-            raise AudioError(f"PCM s16le needs an even number of bytes, got {len(pcm)}")
+        pcm16_samples(pcm)  # refuses an odd byte count before it shifts every later frame
         self._pending += self._resampler.process(pcm) if self._resampler else pcm
         events: list[VadEvent] = []
         usable = len(self._pending) - len(self._pending) % self._frame_bytes

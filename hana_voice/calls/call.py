@@ -59,7 +59,6 @@ class Call:
     kind: str
     started_at: float = field(default_factory=time.monotonic)
     setup: CallStarted | None = None
-    setup_done: trio.Event = field(default_factory=trio.Event)
     out_rate: int = 16000
     #: Pace reply audio in real time (interactive calls) or send it as fast as it comes.
     paced: bool = True
@@ -67,7 +66,6 @@ class Call:
     end_reason: str = "call ended"
     #: Metrics the session reports at the end (no patient data).
     stats: dict[str, float] = field(default_factory=dict)
-    last_activity: float = field(default_factory=trio.current_time)
     #: When the caller last stopped speaking (perf_counter), for the reply-latency metric.
     speech_ended_at: float | None = None
     phrases: list[str] | None = None
@@ -91,9 +89,6 @@ class Call:
 
     def bump(self, name: str, amount: float = 1) -> None:
         self.stats[name] = self.stats.get(name, 0) + amount
-
-    def touch(self) -> None:
-        self.last_activity = trio.current_time()
 
     async def emit(self, event: OutboundEvent) -> None:
         """Encode ``event`` with the call's codec and send its frames."""

@@ -18,8 +18,8 @@ import trio
 from quart import current_app, websocket
 from quart_trio import QuartTrio
 
+from hana_voice import auth
 from hana_voice.admission import CLOSE_POLICY, Refused, SessionHandle, client_address
-from hana_voice.calls import auth
 from hana_voice.calls.call import Call
 from hana_voice.calls.modes import echo_dialog, tts_dialog, voice_dialog
 from hana_voice.calls.questionnaire_dialog import questionnaire_dialog
@@ -49,21 +49,47 @@ class Endpoint:
     mode: str
     #: "open", "service", "maqsam" or "telephony".
     auth: str
+    #: One line for the service index (GET /).
+    description: str
     #: Whether the first frame may select the legacy text-frame dialect.
     legacy: bool = False
 
 
 ENDPOINTS = (
-    Endpoint("/ws", "browser", "voice", "open"),
-    Endpoint("/ws/healthcare-questionnaire", "browser", "questionnaire", "open"),
-    Endpoint("/ws/secure", "browser", "voice", "service"),
-    Endpoint("/ws/secure/healthcare", "browser", "questionnaire", "service"),
-    Endpoint("/ws/echo", "browser", "echo", "open", legacy=True),
-    Endpoint("/ws/tts", "browser", "tts", "open", legacy=True),
-    Endpoint("/ws/maqsam", "maqsam", "questionnaire", "maqsam"),
-    Endpoint("/ws/maqsam/healthcare", "maqsam", "questionnaire", "maqsam"),
-    Endpoint("/ws/telephony", "telephony", "questionnaire", "telephony"),
-    Endpoint("/ws/telephony/healthcare", "telephony", "questionnaire", "telephony"),
+    Endpoint("/ws", "browser", "voice", "open", "general voice channel: transcripts, say"),
+    Endpoint(
+        "/ws/healthcare-questionnaire",
+        "browser",
+        "questionnaire",
+        "open",
+        "healthcare questionnaire dialog",
+    ),
+    Endpoint("/ws/secure", "browser", "voice", "service", "authenticated /ws"),
+    Endpoint(
+        "/ws/secure/healthcare",
+        "browser",
+        "questionnaire",
+        "service",
+        "authenticated questionnaire",
+    ),
+    Endpoint("/ws/echo", "browser", "echo", "open", "speech-to-text only", legacy=True),
+    Endpoint("/ws/tts", "browser", "tts", "open", "text-to-speech only", legacy=True),
+    Endpoint("/ws/maqsam", "maqsam", "questionnaire", "maqsam", "Maqsam voice-agent protocol"),
+    Endpoint("/ws/maqsam/healthcare", "maqsam", "questionnaire", "maqsam", "Maqsam questionnaire"),
+    Endpoint(
+        "/ws/telephony",
+        "telephony",
+        "questionnaire",
+        "telephony",
+        "Twilio-style media streams (token required)",
+    ),
+    Endpoint(
+        "/ws/telephony/healthcare",
+        "telephony",
+        "questionnaire",
+        "telephony",
+        "Twilio-style media streams questionnaire",
+    ),
 )
 
 

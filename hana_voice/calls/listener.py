@@ -39,12 +39,12 @@ class Listener:
         self.player = player
         self.recognizer: AsyncRecognizer | None = None
         self._vad: VoiceActivityDetector | None = None
-        self._rate = 0
         self._pre_roll: deque[bytes] = deque()
         self._pre_roll_bytes = 0
         self._pending = bytearray()
         self._stt_unavailable_said = False
-        self.speech_started_at: float | None = None
+        #: The recogniser failed during this utterance: retry with a fresh one at the next.
+        self._failed_this_utterance = False
 
     async def run(self) -> None:
         try:
@@ -55,9 +55,8 @@ class Listener:
                 await self.recognizer.aclose()
 
     async def _chunk(self, pcm: bytes, rate: int) -> None:
-        if self._vad is None or rate != self._rate:
+        if self._vad is None or rate != self._vad.sample_rate:
             self._vad = VoiceActivityDetector(rate)
-            self._rate = rate
         vad = self._vad
         was_speaking = vad.speaking
         events = vad.process(pcm)
@@ -92,7 +91,7 @@ class Listener:
 
     async def _speech_started(self) -> None:
         call = self.call
-        self.speech_started_at = time.perf_counter()
+        self._failed_this_utterance = False
         call.bump("utterances")
         # Not awaited: a full dialog inbox must not stall the audio path.
         with contextlib.suppress(trio.WouldBlock):
@@ -130,6 +129,8 @@ class Listener:
             return
         pcm = bytes(self._pending)
         self._pending.clear()
+        if self._failed_this_utterance:
+            return  # one error per utterance, not one per 100 ms of it
         try:
             recognizer = await self._recognizer(rate)
             if recognizer is None:
@@ -160,6 +161,7 @@ class Listener:
             log, logging.WARNING, "call.stt_failed", session_id=self.call.session_id, code=exc.code
         )
         await self.call.error(exc.code, f"speech recognition failed: {exc}")
+        self._failed_this_utterance = True
         if self.recognizer is not None:
             await self.recognizer.aclose()
             self.recognizer = None

@@ -11,7 +11,7 @@ import logging
 
 from hana_voice.audio.decode import decode_utterance
 from hana_voice.calls.call import Call
-from hana_voice.engines.async_engines import create_recognizer
+from hana_voice.engines.async_engines import transcribe
 from hana_voice.errors import AudioError, EngineError
 from hana_voice.events import SayRequest, TextIn, Transcript, TranscriptOut
 from hana_voice.logs import log_event
@@ -78,17 +78,7 @@ async def _transcribe_whole(call: Call, event: UtteranceIn) -> None:
         if not pcm:
             await call.error("bad_audio", "the recording holds no audio")
             return
-        recognizer = await create_recognizer(stt, services.runner, ECHO_RATE)
-        async with recognizer:
-            texts = []
-            step = ECHO_RATE * 2  # one second per feed keeps each thread call short
-            for start in range(0, len(pcm), step):
-                for transcript in await recognizer.feed(pcm[start : start + step]):
-                    if transcript.final:
-                        texts.append(transcript.text)
-            final = await recognizer.finish()
-            if final is not None:
-                texts.append(final.text)
+        text = await transcribe(stt, services.runner, pcm, ECHO_RATE)
     except AudioError as exc:
         await call.error("bad_audio", str(exc))
         return
@@ -102,5 +92,4 @@ async def _transcribe_whole(call: Call, event: UtteranceIn) -> None:
         )
         await call.error(exc.code, f"speech recognition failed: {exc}")
         return
-    text = " ".join(t for t in texts if t).strip()
     await call.emit(TranscriptOut(Transcript(text, final=True)))

@@ -40,11 +40,8 @@ class Player:
         self.call = call
         self._current: Utterance | None = None
         self._current_scope: trio.CancelScope | None = None
-        self.pending_marks: dict[str, float] = {}
-
-    @property
-    def playing(self) -> bool:
-        return self._current is not None
+        #: Marks sent and not yet echoed (labels are the utterance ids).
+        self.pending_marks: set[str] = set()
 
     def barge_in(self) -> Utterance | None:
         """Stop the current utterance if it may be interrupted; return it if stopped."""
@@ -89,7 +86,7 @@ class Player:
             await call.dialog_send.send(PromptPlayed(utterance.utterance_id, interrupted=True))
         elif call.codec.echoes_marks:
             await call.emit(MarkOut(utterance.utterance_id))
-            self.pending_marks[utterance.utterance_id] = pacer.sent
+            self.pending_marks.add(utterance.utterance_id)
             nursery.start_soon(self._mark_watchdog, utterance.utterance_id, pacer.end_time)
         else:
             if call.paced:
@@ -117,11 +114,15 @@ class Player:
 
     def mark_echoed(self, label: str) -> bool:
         """A peer echoed a mark: True if it was one we were waiting for."""
-        return self.pending_marks.pop(label, None) is not None
+        if label not in self.pending_marks:
+            return False
+        self.pending_marks.discard(label)
+        return True
 
     async def _mark_watchdog(self, label: str, audio_end: float) -> None:
         await trio.sleep_until(audio_end + MARK_GRACE)
-        if self.pending_marks.pop(label, None) is not None:
+        if label in self.pending_marks:
+            self.pending_marks.discard(label)
             self.call.bump("marks_not_echoed")
             log_event(
                 log,

@@ -126,7 +126,6 @@ async def _read_frames(
             if idle_scope.cancelled_caught:
                 call.end(f"idle timeout: no audio or message for {idle:g} s")
                 return
-        call.touch()
         try:
             events = call.codec.receive(frame)
             for event in events:
@@ -167,7 +166,6 @@ async def _dispatch(
         call.setup = event
         if call.channel == "browser":
             call.out_rate = event.sample_rate
-        call.setup_done.set()
         await call.dialog_send.send(event)
         return False
     if isinstance(event, MarkEcho):

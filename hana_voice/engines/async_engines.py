@@ -165,6 +165,26 @@ async def create_recognizer(
     return AsyncRecognizer(recognizer, runner)
 
 
+async def transcribe(
+    stt: SpeechToText,
+    runner: EngineRunner,
+    pcm: bytes,
+    sample_rate: int,
+    phrases: Sequence[str] | None = None,
+) -> str:
+    """The text of a whole recording (PCM s16le mono), fed in one-second pieces so that each
+    thread call stays short; the recogniser is freed at the end, cancelled or not."""
+    texts: list[str] = []
+    step = sample_rate * 2
+    async with await create_recognizer(stt, runner, sample_rate, phrases) as recognizer:
+        for start in range(0, len(pcm), step):
+            texts += [t.text for t in await recognizer.feed(pcm[start : start + step]) if t.final]
+        final = await recognizer.finish()
+        if final is not None:
+            texts.append(final.text)
+    return " ".join(t for t in texts if t).strip()
+
+
 @asynccontextmanager
 async def synthesize_stream(
     tts: TextToSpeech, runner: EngineRunner, text: str

@@ -15,9 +15,9 @@ worker threads; each writer has its own temporary file, so two processes sharing
 at worst write the same entry twice. Within a process, callers asking for the same uncached
 prompt at once wait on one per-key ``trio.Lock`` and the prompt is synthesised once.
 
-Cancellation: a cancelled :meth:`PromptCache.get_or_synthesize` stores nothing; the engine
-thread is stopped through :meth:`EngineRunner.stream`. A disk write that already started in a
-thread finishes in the background (``abandon_on_cancel``) and still lands atomically.
+Cancellation: a :meth:`PromptCache.get_or_synthesize` cancelled while synthesising stores
+nothing; the engine thread is stopped through :meth:`EngineRunner.stream`. Disk threads are not
+abandoned: a write that already started finishes (atomically) before the cancel is delivered.
 """
 
 from __future__ import annotations
@@ -264,6 +264,10 @@ class PromptCache:
         pcm = await self.get(tts, text)
         if pcm is not None:
             return pcm
+        return await self._synthesize_once(tts, runner, text)
+
+    async def _synthesize_once(self, tts: TextToSpeech, runner: EngineRunner, text: str) -> bytes:
+        """Synthesise and store a prompt ``get`` missed, once however many callers ask."""
         key = self.key_for(tts, text)
         async with self._locks.hold(key):
             # Whoever held the lock before us may have stored it meanwhile.
@@ -328,7 +332,7 @@ class PromptCache:
                 if await self.get(tts, text) is not None:
                     cached += 1
                 else:
-                    await self.get_or_synthesize(tts, runner, text)
+                    await self._synthesize_once(tts, runner, text)
                     synthesized += 1
             except (HanaError, OSError) as exc:
                 failed += 1

@@ -181,8 +181,3 @@ def single_exception(group: BaseExceptionGroup[BaseException]) -> BaseException:
 
     walk(group)
     return leaves[0] if len(leaves) == 1 else group
-
-
-def monotonic_ms(start: float) -> float:
-    """Milliseconds since ``start`` (a ``time.perf_counter()`` value)."""
-    return (time.perf_counter() - start) * 1000.0

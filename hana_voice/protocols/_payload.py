@@ -14,15 +14,16 @@ import io
 import struct
 import wave
 
+from hana_voice.audio import mulaw
+from hana_voice.audio.wav import write_wav
 from hana_voice.errors import ProtocolError
-from hana_voice.protocols._mulaw_shim import mulaw_decode, mulaw_encode
 
 __all__ = [
     "check_outbound_pcm",
+    "chunk_samples",
     "decode_base64_mulaw",
     "encode_base64_mulaw_chunks",
     "pcm_from_wire",
-    "pcm_to_wav",
     "pcm_to_wire",
     "wav_to_pcm",
 ]
@@ -58,12 +59,19 @@ def decode_base64_mulaw(text: object, where: str) -> bytes:
     except (binascii.Error, ValueError):
         # ValueError: non-ASCII characters in the string.
         raise bad_audio(f"{where} is not valid base64") from None
-    return mulaw_decode(raw)
+    return mulaw.decode(raw)
+
+
+def chunk_samples(chunk_ms: int, sample_rate: int) -> int:
+    """Samples in one outbound audio message of ``chunk_ms``; refuses lengths outside 10-100."""
+    if not 10 <= chunk_ms <= 100:
+        raise ValueError("chunk_ms must be from 10 to 100")
+    return sample_rate * chunk_ms // 1000
 
 
 def encode_base64_mulaw_chunks(pcm: bytes, samples_per_chunk: int) -> list[str]:
     """Base64 mu-law payloads of at most ``samples_per_chunk`` samples each."""
-    codes = mulaw_encode(pcm)
+    codes = mulaw.encode(pcm)
     return [
         base64.b64encode(codes[i : i + samples_per_chunk]).decode("ascii")
         for i in range(0, len(codes), samples_per_chunk)
@@ -73,7 +81,7 @@ def encode_base64_mulaw_chunks(pcm: bytes, samples_per_chunk: int) -> list[str]:
 def pcm_from_wire(data: bytes, encoding: str, sample_rate: int) -> bytes:
     """PCM s16le of one binary browser frame in ``encoding`` (pcm_s16le, mulaw or wav)."""
     if encoding == "mulaw":
-        return mulaw_decode(data)
+        return mulaw.decode(data)
     if encoding == "wav":
         pcm, rate = wav_to_pcm(data)
         if rate != sample_rate:
@@ -87,21 +95,10 @@ def pcm_from_wire(data: bytes, encoding: str, sample_rate: int) -> bytes:
 def pcm_to_wire(pcm: bytes, encoding: str, sample_rate: int) -> bytes:
     """One binary frame of reply audio in ``encoding`` (pcm_s16le, mulaw or wav)."""
     if encoding == "mulaw":
-        return mulaw_encode(pcm)
+        return mulaw.encode(pcm)
     if encoding == "wav":
-        return pcm_to_wav(pcm, sample_rate)
+        return write_wav(pcm, sample_rate)
     return pcm
-
-
-def pcm_to_wav(pcm: bytes, sample_rate: int) -> bytes:
-    """A complete 16-bit mono WAV file holding ``pcm``; browsers play it as it is."""
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as writer:
-        writer.setnchannels(1)
-        writer.setsampwidth(_SAMPLE_WIDTH)
-        writer.setframerate(sample_rate)
-        writer.writeframes(pcm)
-    return buffer.getvalue()
 
 
 def wav_to_pcm(data: bytes) -> tuple[bytes, int]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Final, Literal, assert_never
 
+from hana_voice.audio.wav import write_wav
 from hana_voice.events import (
     AudioEnd,
     AudioOut,
@@ -36,7 +37,7 @@ from hana_voice.events import (
     TranscriptOut,
 )
 from hana_voice.protocols._json import bad_message
-from hana_voice.protocols._payload import check_outbound_pcm, pcm_to_wav
+from hana_voice.protocols._payload import check_outbound_pcm
 from hana_voice.protocols.base import Frame, InboundEvent, LegacyAudio, OutboundEvent, UtteranceIn
 
 __all__ = [
@@ -134,7 +135,7 @@ class LegacyCodec:
         match event:
             case LegacyAudio(pcm=pcm, sample_rate=rate):
                 check_outbound_pcm(pcm, rate)
-                return [pcm_to_wav(pcm, rate)]
+                return [write_wav(pcm, rate)]
             case AudioStart(sample_rate=rate):
                 self._pending, self._pending_rate = [], rate
                 return []
@@ -148,7 +149,7 @@ class LegacyCodec:
                 self._pending, self._pending_rate = [], None
                 if interrupted or whole_rate is None:
                     return []
-                return [pcm_to_wav(whole, whole_rate)]
+                return [write_wav(whole, whole_rate)]
             case TranscriptOut(transcript=transcript):
                 if not transcript.final:
                     return []  # the old client shows only the finished transcription

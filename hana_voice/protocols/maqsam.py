@@ -55,6 +55,7 @@ from hana_voice.protocols._json import (
 )
 from hana_voice.protocols._payload import (
     check_outbound_pcm,
+    chunk_samples,
     decode_base64_mulaw,
     encode_base64_mulaw_chunks,
     internal,
@@ -62,13 +63,11 @@ from hana_voice.protocols._payload import (
 from hana_voice.protocols.base import Frame, InboundEvent, LegacyAudio, OutboundEvent
 from hana_voice.protocols.call_context import clean_context, questionnaire_from
 
-__all__ = ["APIKEY_CLOSE_CODE", "HEADER_AUTH_CLOSE_CODE", "SAMPLE_RATE", "MaqsamCodec"]
+__all__ = ["APIKEY_CLOSE_CODE", "SAMPLE_RATE", "MaqsamCodec"]
 
 SAMPLE_RATE: Final = 8000
 #: Close code for a wrong ``apiKey`` in ``session.setup`` (Maqsam's own example uses it).
 APIKEY_CLOSE_CODE: Final = 1002
-#: Close code for a wrong ``Auth`` handshake header.
-HEADER_AUTH_CLOSE_CODE: Final = 1008
 
 _INBOUND_TYPES: Final = ("session.setup", "audio.input", "call.mark", "call.dtmf", "call.hangup")
 _CONTEXT_FIELDS: Final = ("direction", "timestamp")
@@ -81,9 +80,7 @@ class MaqsamCodec:
     sample_rate = SAMPLE_RATE
 
     def __init__(self, *, chunk_ms: int = 20) -> None:
-        if not 10 <= chunk_ms <= 100:
-            raise ValueError("chunk_ms must be from 10 to 100")
-        self.samples_per_chunk = SAMPLE_RATE * chunk_ms // 1000
+        self.samples_per_chunk = chunk_samples(chunk_ms, SAMPLE_RATE)
         self.setup_seen = False
         self.ready_sent = False
         #: The token of ``session.setup``, for the session to verify; never logged.

@@ -54,6 +54,7 @@ from hana_voice.protocols._json import (
 )
 from hana_voice.protocols._payload import (
     check_outbound_pcm,
+    chunk_samples,
     decode_base64_mulaw,
     encode_base64_mulaw_chunks,
     internal,
@@ -76,9 +77,7 @@ class TwilioCodec:
     sample_rate = SAMPLE_RATE
 
     def __init__(self, *, chunk_ms: int = 20) -> None:
-        if not 10 <= chunk_ms <= 100:
-            raise ValueError("chunk_ms must be from 10 to 100")
-        self.samples_per_chunk = SAMPLE_RATE * chunk_ms // 1000
+        self.samples_per_chunk = chunk_samples(chunk_ms, SAMPLE_RATE)
         self.stream_sid: str | None = None
         self.call_sid: str | None = None
         self.stopped = False

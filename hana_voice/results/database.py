@@ -192,12 +192,11 @@ class ResultDatabase:
         """Mark calls left in progress by a dead process incomplete and queue them."""
 
         def body(conn: sqlite3.Connection) -> list[str]:
-            rows = conn.execute(
-                "SELECT session_id, started_at FROM calls WHERE status = ?", (IN_PROGRESS,)
-            ).fetchall()
-            for row in rows:
-                finish(conn, CallFinish(row[0], "incomplete", None), now)
-            return [row[0] for row in rows]
+            rows = conn.execute("SELECT session_id FROM calls WHERE status = ?", (IN_PROGRESS,))
+            session_ids = [str(row[0]) for row in rows]
+            for session_id in session_ids:
+                finish(conn, CallFinish(session_id, "incomplete", None), now)
+            return session_ids
 
         return self._run("recover interrupted calls", body, write=True)
 

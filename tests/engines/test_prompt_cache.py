@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import math
 import os
-import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -14,6 +12,7 @@ import pytest
 import trio
 
 from hana_voice.engines import prompt_cache as pc
+from hana_voice.engines.fake import tone
 from hana_voice.engines.prompt_cache import PromptCache, WarmReport, iter_chunks, prompt_key
 from hana_voice.engines.runner import EngineRunner
 from hana_voice.errors import EngineError
@@ -41,9 +40,8 @@ class FakeTTS:
             time.sleep(self.delay)
         if "boom" in text:
             raise RuntimeError("engine exploded")
-        samples = self.sample_rate * len(text) // 100
-        step = 2 * math.pi * (200 + 10 * len(text)) / self.sample_rate
-        pcm = struct.pack(f"<{samples}h", *(int(8000 * math.sin(i * step)) for i in range(samples)))
+        # A pitch per length: different texts give different audio.
+        pcm = tone(10 * len(text), self.sample_rate, hz=200 + 10 * len(text))
         for start in range(0, len(pcm), 640):
             yield pcm[start : start + 640]
 

@@ -144,7 +144,7 @@ async def test_recogniser_failing_costs_an_error_not_the_call(settings: Settings
         await all_recognizers_closed(stt)
     assert stt.recognizers, "the recogniser was reached"
     for client in clients:
-        # One error per failed feed; the listener tries a fresh recogniser on the next audio.
+        # One error per failed utterance; the listener tries a fresh recogniser at the next.
         assert errors(client)
         assert {e["code"] for e in errors(client)} == {"engine_error"}
 

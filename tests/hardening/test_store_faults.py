@@ -7,11 +7,6 @@ lock is gone. Nothing a caller answered is lost.
 
 from __future__ import annotations
 
-import socket
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import trio
 
 from hana_voice.results.store import ResultStore
@@ -27,29 +22,10 @@ from tests.hardening.support import (
     settled,
     start_and_consent,
 )
+from tests.results.conftest import closed_port_url, exclusive_lock
 from tests.wsclient import connect
 
 JWT_SECRET = "hardening-jwt-secret-0123456789-abcdef"
-
-
-def closed_port_url() -> str:
-    """A loopback URL nothing listens on: every delivery is refused."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
-
-
-@contextmanager
-def exclusive_lock(path: object) -> Iterator[sqlite3.Connection]:
-    """Another connection holding SQLite's exclusive lock on the database file."""
-    holder = sqlite3.connect(str(path), isolation_level=None)
-    holder.execute("BEGIN EXCLUSIVE")
-    try:
-        yield holder
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
 
 
 async def completed_calls(server: RunningServer, count: int) -> list[str]:

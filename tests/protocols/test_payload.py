@@ -1,4 +1,4 @@
-"""_payload and the mu-law shim, checked against the stdlib audioop reference."""
+"""_payload and the mu-law it reaches, checked against the stdlib audioop reference."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hana_voice.audio.mulaw import decode as mulaw_decode
+from hana_voice.audio.mulaw import encode as mulaw_encode
+from hana_voice.audio.wav import write_wav
 from hana_voice.errors import ProtocolError
-from hana_voice.protocols._mulaw_shim import mulaw_decode, mulaw_encode
 from hana_voice.protocols._payload import (
     decode_base64_mulaw,
     encode_base64_mulaw_chunks,
-    pcm_to_wav,
     wav_to_pcm,
 )
 
@@ -51,7 +52,7 @@ def test_invalid_base64_is_bad_audio(payload: str) -> None:
 
 
 def test_wav_round_trip_and_refusals() -> None:
-    assert wav_to_pcm(pcm_to_wav(b"\x01\x02\x03\x04", 8000)) == (b"\x01\x02\x03\x04", 8000)
+    assert wav_to_pcm(write_wav(b"\x01\x02\x03\x04", 8000)) == (b"\x01\x02\x03\x04", 8000)
     with pytest.raises(ProtocolError, match="not a readable PCM WAV"):
         wav_to_pcm(b"RIFF....WAVEfmt ")
     with pytest.raises(ProtocolError, match="16-bit mono"):

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -54,10 +57,26 @@ async def receiver(nursery: trio.Nursery) -> Receiver:
     return rx
 
 
-@pytest.fixture
-def refused_url() -> str:
+def closed_port_url() -> str:
     """A URL on a local port nothing listens on (the connection is refused)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def refused_url() -> str:
+    return closed_port_url()
+
+
+@contextmanager
+def exclusive_lock(path: Path) -> Iterator[sqlite3.Connection]:
+    """Another connection holding SQLite's exclusive lock on the database file."""
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        yield holder
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -10,7 +9,7 @@ import trio
 
 from hana_voice.errors import StoreError
 from hana_voice.results import ResultDatabase, ResultStore
-from tests.results.conftest import METADATA
+from tests.results.conftest import METADATA, exclusive_lock
 
 
 async def _answer(store: ResultStore, session: str, n: int) -> bool:
@@ -109,18 +108,13 @@ def test_locked_database_raises_store_error(tmp_path: Path) -> None:
     path = tmp_path / "r.sqlite3"
     db = ResultDatabase(path, busy_timeout=0.05, lock_retries=1)
     db.start_call("s1", "tpl", 1, {}, now=1.0)
-    holder = sqlite3.connect(path, isolation_level=None)
-    holder.execute("BEGIN EXCLUSIVE")
-    try:
+    with exclusive_lock(path):
         with pytest.raises(StoreError, match="locked"):
             db.finish_call("s1", "completed", 1.0, now=2.0)
         # Reads still work in WAL mode, and the process carries on.
         call = db.get_call("s1")
         assert call is not None
         assert call["status"] == "in_progress"
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
     assert db.finish_call("s1", "completed", 1.0, now=3.0)
     db.close()
 
@@ -132,15 +126,12 @@ async def test_answer_written_while_locked_is_kept_and_written_at_the_end(
     with trio.fail_after(10):
         async with ResultStore.open(path, busy_timeout=0.05, lock_retries=0) as store:
             await store.start_call("s1", "tpl", 2, {})
-            holder = sqlite3.connect(path, isolation_level=None)
-            holder.execute("BEGIN EXCLUSIVE")
-            assert not await _answer(store, "s1", 1)
-            assert not await _answer(store, "s1", 2)
-            assert store.unwritten == 2
-            with pytest.raises(StoreError, match="locked"):
-                await store.finish_call("s1", "completed", 3.0)
-            holder.execute("ROLLBACK")
-            holder.close()
+            with exclusive_lock(path):
+                assert not await _answer(store, "s1", 1)
+                assert not await _answer(store, "s1", 2)
+                assert store.unwritten == 2
+                with pytest.raises(StoreError, match="locked"):
+                    await store.finish_call("s1", "completed", 3.0)
             await store.finish_call("s1", "completed", 3.0)
             assert store.unwritten == 0
             call = await store.get_call("s1")
@@ -154,11 +145,8 @@ async def test_writes_still_held_at_close_are_tried_once_more(tmp_path: Path) ->
     with trio.fail_after(10):
         store = await ResultStore.connect(path, busy_timeout=0.05, lock_retries=0)
         await store.start_call("s1", "tpl", 1, {})
-        holder = sqlite3.connect(path, isolation_level=None)
-        holder.execute("BEGIN EXCLUSIVE")
-        assert not await _answer(store, "s1", 1)
-        holder.execute("ROLLBACK")
-        holder.close()
+        with exclusive_lock(path):
+            assert not await _answer(store, "s1", 1)
         await store.aclose()
         async with ResultStore.open(path) as reopened:
             call = await reopened.get_call("s1")
@@ -200,11 +188,8 @@ async def test_held_writes_survive_misuse_and_cancellation(tmp_path: Path) -> No
     with trio.fail_after(10):
         async with ResultStore.open(path, busy_timeout=0.05, lock_retries=0) as store:
             await store.start_call("s1", "tpl", 2, {})
-            holder = sqlite3.connect(path, isolation_level=None)
-            holder.execute("BEGIN EXCLUSIVE")
-            assert not await _answer(store, "s1", 1)
-            holder.execute("ROLLBACK")
-            holder.close()
+            with exclusive_lock(path):
+                assert not await _answer(store, "s1", 1)
             with pytest.raises(ValueError, match="unknown call status"):
                 await store.finish_call("s1", "great")
             with trio.CancelScope() as scope:

@@ -6,16 +6,21 @@ import contextlib
 import json
 import shutil
 import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import trio
 
+from hana_voice.engines.manager import Loaders
 from hana_voice.settings import DEFAULT_QUESTIONNAIRE_DIR, Settings
-from tests.conftest import RunningServer
+from tests.conftest import RunningServer, run_server
+from tests.telephony.peers import CALLER_NUMBER
 
 MAQSAM_TOKEN = "maqsam-token-0123456789abcdef"
 TELEPHONY_TOKEN = "telephony-token-0123456789abcdef"
+MAQSAM_PATH = "/ws/maqsam/healthcare"
+MAQSAM_AUTH = [("Auth", MAQSAM_TOKEN)]
 
 #: Answers every question by keypad; chosen by the call's custom variables.
 KEYPAD_QUESTIONNAIRE = "telephony_keypad_check"
@@ -34,6 +39,15 @@ KEYPAD_EXPECTED = {
     "chest_pain": "no",
     "pain_level": "1",
     "condition": "better",
+}
+#: A Maqsam campaign's custom variables: the keypad questionnaire, ids, and a phone number
+#: that must never reach the results store.
+MAQSAM_CUSTOM = {
+    "questionnaire_id": KEYPAD_QUESTIONNAIRE,
+    "patient_id": "P-1001",
+    "hospital_id": "H-7",
+    "campaign_id": "C-2025-04",
+    "patient_phone": CALLER_NUMBER,
 }
 
 
@@ -94,6 +108,16 @@ def telephony_settings(settings: Settings, tmp: Path, **changes: Any) -> Setting
 async def engines_ready(server: RunningServer) -> None:
     with trio.fail_after(15):
         await server.services.engines.loaded.wait()
+
+
+@contextlib.asynccontextmanager
+async def telephony_server(
+    settings: Settings, tmp: Path, loaders: Loaders, **changes: Any
+) -> AsyncIterator[RunningServer]:
+    """A server with :func:`telephony_settings` whose engines have loaded."""
+    async with run_server(telephony_settings(settings, tmp, **changes), loaders) as server:
+        await engines_ready(server)
+        yield server
 
 
 def session_of(database: Path, call_id: str) -> str | None:

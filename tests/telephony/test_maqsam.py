@@ -13,7 +13,6 @@ from trio_websocket import ConnectionClosed
 from hana_voice.engines.fake import FakeSpeechToText, FakeTextToSpeech
 from hana_voice.settings import Settings
 from tests.calls.fakes import fake_loaders, spoken
-from tests.conftest import run_server
 from tests.telephony.peers import (
     CALLEE_NUMBER,
     CALLER_NUMBER,
@@ -30,27 +29,18 @@ from tests.telephony.support import (
     MAQSAM_TOKEN,
     QUICK_QUESTIONNAIRE,
     answers_of,
-    engines_ready,
     no_sessions_left,
     stored_call,
-    telephony_settings,
+    telephony_server,
 )
-
-PATH = "/ws/maqsam/healthcare"
-AUTH = [("Auth", MAQSAM_TOKEN)]
-CUSTOM = {
-    "questionnaire_id": KEYPAD_QUESTIONNAIRE,
-    "patient_id": "P-1001",
-    "hospital_id": "H-7",
-    "campaign_id": "C-2025-04",
-    "patient_phone": CALLER_NUMBER,
-}
+from tests.telephony.support import MAQSAM_AUTH as AUTH
+from tests.telephony.support import MAQSAM_CUSTOM as CUSTOM
+from tests.telephony.support import MAQSAM_PATH as PATH
 
 
 async def test_keypad_questionnaire_with_header_auth(settings: Settings, tmp_path: Path) -> None:
     loaders, _, tts = fake_loaders()
-    async with run_server(telephony_settings(settings, tmp_path), loaders) as server:
-        await engines_ready(server)
+    async with telephony_server(settings, tmp_path, loaders) as server:
         with trio.fail_after(30):
             async with open_peer(MaqsamPeer, server.ws_url + PATH, AUTH) as peer:
                 await peer.setup(CUSTOM, call_id="mq-keypad")
@@ -93,8 +83,7 @@ async def test_other_credentials_are_accepted(
     settings: Settings, tmp_path: Path, headers: list[tuple[str, str]], api_key: str | None
 ) -> None:
     loaders, _, _ = fake_loaders()
-    async with run_server(telephony_settings(settings, tmp_path), loaders) as server:
-        await engines_ready(server)
+    async with telephony_server(settings, tmp_path, loaders) as server:
         with trio.fail_after(10):
             async with open_peer(MaqsamPeer, server.ws_url + PATH, headers) as peer:
                 await trio.sleep(0.2)
@@ -125,8 +114,7 @@ async def test_bad_credentials_close_with_a_reason(
     reason: str,
 ) -> None:
     loaders, _, _ = fake_loaders()
-    async with run_server(telephony_settings(settings, tmp_path), loaders) as server:
-        await engines_ready(server)
+    async with telephony_server(settings, tmp_path, loaders) as server:
         with trio.fail_after(10):
             async with open_peer(MaqsamPeer, server.ws_url + PATH, headers) as peer:
                 with contextlib.suppress(ConnectionClosed):
@@ -142,9 +130,7 @@ async def test_unconfigured_integration_refuses_every_call(
     settings: Settings, tmp_path: Path
 ) -> None:
     loaders, _, _ = fake_loaders()
-    unset = telephony_settings(settings, tmp_path, maqsam_token=None)
-    async with run_server(unset, loaders) as server:
-        await engines_ready(server)
+    async with telephony_server(settings, tmp_path, loaders, maqsam_token=None) as server:
         async with server.client() as http:
             status = (await http.get("/maqsam/status")).json()
         assert status["status"] == "not configured"
@@ -165,8 +151,7 @@ async def test_reply_audio_streams_in_small_chunks_near_real_time(
     settings: Settings, tmp_path: Path
 ) -> None:
     loaders, _, _ = fake_loaders(tts=FakeTextToSpeech(ms_per_char=60, chunk_ms=100))
-    async with run_server(telephony_settings(settings, tmp_path), loaders) as server:
-        await engines_ready(server)
+    async with telephony_server(settings, tmp_path, loaders) as server:
         with trio.fail_after(20):
             async with open_peer(MaqsamPeer, server.ws_url + PATH, AUTH) as peer:
                 await peer.setup(CUSTOM)
@@ -193,8 +178,7 @@ async def test_reply_audio_streams_in_small_chunks_near_real_time(
 async def test_caller_speech_over_a_prompt_stops_it(settings: Settings, tmp_path: Path) -> None:
     stt = FakeSpeechToText(["نعم"])
     loaders, _, _ = fake_loaders(stt=stt, tts=FakeTextToSpeech(ms_per_char=60, chunk_ms=100))
-    async with run_server(telephony_settings(settings, tmp_path), loaders) as server:
-        await engines_ready(server)
+    async with telephony_server(settings, tmp_path, loaders) as server:
         with trio.fail_after(20):
             async with open_peer(MaqsamPeer, server.ws_url + PATH, AUTH) as peer:
                 await peer.setup(CUSTOM)
@@ -224,14 +208,14 @@ async def test_answer_timer_starts_when_the_question_was_heard(
     settings: Settings, tmp_path: Path
 ) -> None:
     loaders, _, _ = fake_loaders()
-    quick = telephony_settings(settings, tmp_path, default_questionnaire=QUICK_QUESTIONNAIRE)
     delay = 1.5
 
     def echo(label: str) -> float:
         return delay if label.endswith("q:medication") else 0.0
 
-    async with run_server(quick, loaders) as server:
-        await engines_ready(server)
+    async with telephony_server(
+        settings, tmp_path, loaders, default_questionnaire=QUICK_QUESTIONNAIRE
+    ) as server:
         with trio.fail_after(20):
             async with open_peer(MaqsamPeer, server.ws_url + PATH, AUTH, echo=echo) as peer:
                 await peer.setup({})
@@ -266,8 +250,7 @@ async def test_hand_over_to_a_person_redirects_after_the_transfer_prompt(
     settings: Settings, tmp_path: Path, keys: dict[str, str], answers: dict[str, str]
 ) -> None:
     loaders, _, _ = fake_loaders()
-    async with run_server(telephony_settings(settings, tmp_path), loaders) as server:
-        await engines_ready(server)
+    async with telephony_server(settings, tmp_path, loaders) as server:
         with trio.fail_after(20):
             async with open_peer(MaqsamPeer, server.ws_url + PATH, AUTH) as peer:
                 await peer.setup(CUSTOM, call_id="mq-transfer")
@@ -287,8 +270,7 @@ async def test_hand_over_to_a_person_redirects_after_the_transfer_prompt(
 
 async def test_caller_hanging_up_keeps_the_answers(settings: Settings, tmp_path: Path) -> None:
     loaders, _, _ = fake_loaders()
-    async with run_server(telephony_settings(settings, tmp_path), loaders) as server:
-        await engines_ready(server)
+    async with telephony_server(settings, tmp_path, loaders) as server:
         with trio.fail_after(20):
             async with open_peer(MaqsamPeer, server.ws_url + PATH, AUTH) as peer:
                 await peer.setup(CUSTOM, call_id="mq-hangup")

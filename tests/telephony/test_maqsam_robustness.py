@@ -14,9 +14,8 @@ import trio
 from hana_voice.engines.fake import FakeRecognizer, FakeSpeechToText
 from hana_voice.settings import Settings
 from tests.calls.fakes import fake_loaders, spoken
-from tests.conftest import RunningServer, run_server
+from tests.conftest import RunningServer
 from tests.telephony.peers import (
-    CALLER_NUMBER,
     RATE,
     MaqsamPeer,
     echo_unless,
@@ -26,25 +25,15 @@ from tests.telephony.peers import (
 from tests.telephony.support import (
     KEYPAD_ANSWERS,
     KEYPAD_EXPECTED,
-    KEYPAD_QUESTIONNAIRE,
-    MAQSAM_TOKEN,
     QUICK_QUESTIONNAIRE,
     answers_of,
-    engines_ready,
     no_sessions_left,
     stored_call,
-    telephony_settings,
+    telephony_server,
 )
-
-PATH = "/ws/maqsam/healthcare"
-AUTH = [("Auth", MAQSAM_TOKEN)]
-CUSTOM = {
-    "questionnaire_id": KEYPAD_QUESTIONNAIRE,
-    "patient_id": "P-1001",
-    "hospital_id": "H-7",
-    "campaign_id": "C-2025-04",
-    "patient_phone": CALLER_NUMBER,
-}
+from tests.telephony.support import MAQSAM_AUTH as AUTH
+from tests.telephony.support import MAQSAM_CUSTOM as CUSTOM
+from tests.telephony.support import MAQSAM_PATH as PATH
 
 
 class _SlowRecognizerSTT(FakeSpeechToText):
@@ -67,8 +56,7 @@ async def test_audio_flood_is_dropped_and_counted_not_buffered(
 ) -> None:
     caplog.set_level(logging.INFO, logger="hana_voice")
     loaders, _, _ = fake_loaders(stt=_SlowRecognizerSTT())
-    async with run_server(telephony_settings(settings, tmp_path), loaders) as server:
-        await engines_ready(server)
+    async with telephony_server(settings, tmp_path, loaders) as server:
         with trio.fail_after(30):
             async with open_peer(MaqsamPeer, server.ws_url + PATH, AUTH) as peer:
                 await peer.setup(CUSTOM)
@@ -104,11 +92,14 @@ async def test_bad_input_is_ignored_and_logged_and_harms_no_other_call(
 ) -> None:
     caplog.set_level(logging.INFO, logger="hana_voice")
     loaders, _, _ = fake_loaders()
-    quick = telephony_settings(settings, tmp_path, default_questionnaire=QUICK_QUESTIONNAIRE)
     # The greeting's mark is never echoed: the watchdog must take it as played.
     never_greeting = echo_unless("greeting")
-    async with run_server(quick, loaders) as server, trio.open_nursery() as nursery:
-        await engines_ready(server)
+    async with (
+        telephony_server(
+            settings, tmp_path, loaders, default_questionnaire=QUICK_QUESTIONNAIRE
+        ) as server,
+        trio.open_nursery() as nursery,
+    ):
         nursery.start_soon(_healthy_call, server, "mq-healthy")
         with trio.fail_after(30):
             async with open_peer(
@@ -157,8 +148,7 @@ async def test_bad_input_is_ignored_and_logged_and_harms_no_other_call(
 
 async def test_unreadable_setup_closes_with_a_reason(settings: Settings, tmp_path: Path) -> None:
     loaders, _, _ = fake_loaders()
-    async with run_server(telephony_settings(settings, tmp_path), loaders) as server:
-        await engines_ready(server)
+    async with telephony_server(settings, tmp_path, loaders) as server:
         with trio.fail_after(10):
             async with open_peer(MaqsamPeer, server.ws_url + PATH, AUTH) as peer:
                 await peer.send({"type": "session.setup", "data": {"context": "nope"}})
@@ -174,9 +164,9 @@ async def test_real_espeak_voice_over_maqsam(settings: Settings, tmp_path: Path)
 
     loaders, _, _ = fake_loaders()
     loaders = dataclasses.replace(loaders, espeak=lambda s: load_espeak("ar"))
-    quick = telephony_settings(settings, tmp_path, default_questionnaire=QUICK_QUESTIONNAIRE)
-    async with run_server(quick, loaders) as server:
-        await engines_ready(server)
+    async with telephony_server(
+        settings, tmp_path, loaders, default_questionnaire=QUICK_QUESTIONNAIRE
+    ) as server:
         with trio.fail_after(40):
             async with open_peer(MaqsamPeer, server.ws_url + PATH, AUTH) as peer:
                 await peer.setup({}, call_id="mq-espeak")

@@ -14,7 +14,6 @@ from trio_websocket import ConnectionClosed
 from hana_voice.engines.fake import FakeSpeechToText, FakeTextToSpeech
 from hana_voice.settings import Settings
 from tests.calls.fakes import fake_loaders, spoken
-from tests.conftest import run_server
 from tests.telephony.peers import (
     CALLEE_NUMBER,
     CALLER_NUMBER,
@@ -30,10 +29,9 @@ from tests.telephony.support import (
     KEYPAD_QUESTIONNAIRE,
     TELEPHONY_TOKEN,
     answers_of,
-    engines_ready,
     no_sessions_left,
     stored_call,
-    telephony_settings,
+    telephony_server,
 )
 
 PATH = "/ws/telephony/healthcare"
@@ -53,8 +51,7 @@ async def test_keypad_questionnaire_over_media_streams(
 ) -> None:
     loaders, _, _ = fake_loaders()
     headers = [("Authorization", f"Bearer {TELEPHONY_TOKEN}")] if bearer else []
-    async with run_server(telephony_settings(settings, tmp_path), loaders) as server:
-        await engines_ready(server)
+    async with telephony_server(settings, tmp_path, loaders) as server:
         url = server.ws_url + PATH + ("" if bearer else QUERY)
         with trio.fail_after(30):
             async with open_peer(TwilioPeer, url, headers) as peer:
@@ -106,9 +103,7 @@ async def test_bad_or_unset_token_is_refused_with_1008(
     reason: str,
 ) -> None:
     loaders, _, _ = fake_loaders()
-    configured = telephony_settings(settings, tmp_path, telephony_token=token)
-    async with run_server(configured, loaders) as server:
-        await engines_ready(server)
+    async with telephony_server(settings, tmp_path, loaders, telephony_token=token) as server:
         with trio.fail_after(10):
             async with open_peer(TwilioPeer, server.ws_url + PATH + query, headers) as peer:
                 with contextlib.suppress(ConnectionClosed):
@@ -122,8 +117,7 @@ async def test_bad_or_unset_token_is_refused_with_1008(
 async def test_caller_speech_clears_the_prompt(settings: Settings, tmp_path: Path) -> None:
     stt = FakeSpeechToText(["نعم"])
     loaders, _, _ = fake_loaders(stt=stt, tts=FakeTextToSpeech(ms_per_char=60, chunk_ms=100))
-    async with run_server(telephony_settings(settings, tmp_path), loaders) as server:
-        await engines_ready(server)
+    async with telephony_server(settings, tmp_path, loaders) as server:
         with trio.fail_after(20):
             async with open_peer(TwilioPeer, server.ws_url + PATH + QUERY) as peer:
                 await peer.setup(CUSTOM)
@@ -145,8 +139,7 @@ async def test_caller_speech_clears_the_prompt(settings: Settings, tmp_path: Pat
 
 async def test_pressing_zero_transfers_and_closes(settings: Settings, tmp_path: Path) -> None:
     loaders, _, _ = fake_loaders()
-    async with run_server(telephony_settings(settings, tmp_path), loaders) as server:
-        await engines_ready(server)
+    async with telephony_server(settings, tmp_path, loaders) as server:
         with trio.fail_after(20):
             async with open_peer(TwilioPeer, server.ws_url + PATH + QUERY) as peer:
                 await peer.setup(CUSTOM, call_sid="CA-transfer")
@@ -162,8 +155,7 @@ async def test_pressing_zero_transfers_and_closes(settings: Settings, tmp_path: 
 
 async def test_stop_ends_the_call_and_keeps_the_answers(settings: Settings, tmp_path: Path) -> None:
     loaders, _, _ = fake_loaders()
-    async with run_server(telephony_settings(settings, tmp_path), loaders) as server:
-        await engines_ready(server)
+    async with telephony_server(settings, tmp_path, loaders) as server:
         with trio.fail_after(20):
             async with open_peer(TwilioPeer, server.ws_url + PATH + QUERY) as peer:
                 await peer.setup(CUSTOM, call_sid="CA-stop")
@@ -186,8 +178,7 @@ async def test_bad_input_is_ignored_and_logged(
 ) -> None:
     caplog.set_level(logging.INFO, logger="hana_voice")
     loaders, _, _ = fake_loaders()
-    async with run_server(telephony_settings(settings, tmp_path), loaders) as server:
-        await engines_ready(server)
+    async with telephony_server(settings, tmp_path, loaders) as server:
         with trio.fail_after(30):
             async with open_peer(TwilioPeer, server.ws_url + PATH + QUERY) as peer:
                 await peer.send(peer.audio_message(b"\xff" * 160))  # before start
@@ -221,8 +212,7 @@ async def test_unsupported_media_format_closes_with_a_reason(
     settings: Settings, tmp_path: Path
 ) -> None:
     loaders, _, _ = fake_loaders()
-    async with run_server(telephony_settings(settings, tmp_path), loaders) as server:
-        await engines_ready(server)
+    async with telephony_server(settings, tmp_path, loaders) as server:
         with trio.fail_after(10):
             async with open_peer(TwilioPeer, server.ws_url + PATH + QUERY) as peer:
                 wide = {"encoding": "audio/l16", "sampleRate": 16000, "channels": 1}

@@ -1,4 +1,7 @@
-"""Credential checks for the WebSocket endpoints. All comparisons are constant-time.
+"""Credentials: bearer secrets, short-lived tokens, Maqsam and telephony tokens.
+
+All comparisons are constant-time. Used by the HTTP routes (/auth/token, /calls, /metrics) and
+the WebSocket endpoints:
 
 - /ws/secure*: ``Authorization: Bearer <VOICE_SERVICE_SECRET>`` (server to server) or
   ``?token=<JWT>`` minted by GET /auth/token (HS256, signed with the secret, at most 1 h).
@@ -18,6 +21,7 @@ import time
 import jwt
 
 from hana_voice.errors import AuthError
+from hana_voice.protocols.maqsam import APIKEY_CLOSE_CODE
 
 MAX_TOKEN_SECONDS = 3600
 
@@ -54,11 +58,19 @@ def check_service_auth(secret: str | None, authorization: str | None, token: str
         raise AuthError("token expired") from None
     except jwt.InvalidTokenError:
         raise AuthError("invalid token") from None
+    # PyJWT itself refuses a token whose iat lies in the future (ImmatureSignatureError).
     if int(claims["exp"]) - int(claims["iat"]) > MAX_TOKEN_SECONDS:
         raise AuthError("token lifetime exceeds one hour")
-    if int(claims["iat"]) > time.time() + 60:
-        raise AuthError("token issued in the future")
     return "token"
+
+
+def mint_token(secret: str, ttl: int, subject: str) -> str:
+    """A token for /ws/secure*, valid ``ttl`` seconds (at most MAX_TOKEN_SECONDS)."""
+    if not 1 <= ttl <= MAX_TOKEN_SECONDS:
+        raise ValueError(f"ttl must be 1..{MAX_TOKEN_SECONDS} seconds")
+    now = int(time.time())
+    claims = {"sub": subject[:64], "scope": "ws", "iat": now, "exp": now + ttl}
+    return jwt.encode(claims, secret, algorithm="HS256")
 
 
 def check_maqsam_header(
@@ -82,9 +94,9 @@ def check_maqsam_header(
 def check_maqsam_api_key(token: str | None, api_key: str | None) -> None:
     """Check ``session.setup.apiKey``; failures close with 1002 as Maqsam's examples do."""
     if token is None:
-        raise AuthError("Maqsam integration is not configured", close_code=1002)
+        raise AuthError("Maqsam integration is not configured", close_code=APIKEY_CLOSE_CODE)
     if not same(api_key, token):
-        raise AuthError("Unauthorized: missing or wrong apiKey", close_code=1002)
+        raise AuthError("Unauthorized: missing or wrong apiKey", close_code=APIKEY_CLOSE_CODE)
 
 
 def check_telephony_token(
