@@ -16,6 +16,7 @@ from hana_voice.engines.manager import Loaders
 from hana_voice.server import hypercorn_config, serve
 from hana_voice.services import Services, services_of
 from hana_voice.settings import Settings
+from tests.postgres import PostgresServer
 
 SECRET = "test-secret-0123456789-abcdefghijklmnop"
 
@@ -96,3 +97,22 @@ async def server(settings: Settings) -> AsyncIterator[RunningServer]:
 @pytest.fixture
 def anyio_backend() -> Iterator[str]:
     yield "trio"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One private PostgreSQL cluster for the whole test session (see tests/postgres.py)."""
+    server = PostgresServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """A fresh, empty database on the session's cluster, for one test."""
+    if not postgres_server.running:
+        postgres_server.start()
+    return postgres_server.create_database()
