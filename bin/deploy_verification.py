@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 try:
-    from hana_voice.verify import main
+    from hana_voice.verification.verify import main
 except ModuleNotFoundError:
     # Started by a bare python3: run again under the project's virtual environment.
     venv_python = ROOT / ".venv" / "bin" / "python"

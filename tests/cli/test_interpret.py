@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from hana_voice.questionnaire.interpret_cli import add_parser, run_interpret
+from hana_voice.cli.interpret import add_parser, run_interpret
 from tests.questionnaire.labelled import labelled
 
 YES_NO = labelled("yes_no")
@@ -50,7 +50,7 @@ def test_subprocess_writes_utf8_json_lines() -> None:
     rows = YES_NO + RATING
     text = "\n".join(r.text for r in YES_NO) + "\n"
     done = subprocess.run(
-        [sys.executable, "-c", "from hana_voice.questionnaire.interpret_cli import main; main()",
+        [sys.executable, "-c", "from hana_voice.cli.interpret import main; main()",
          "interpret", "--type", "yes_no"],
         input=text.encode("utf-8"), capture_output=True, timeout=60, check=True,
         env={"PYTHONIOENCODING": "ascii", "LC_ALL": "C", "PATH": "/usr/bin:/bin"},
@@ -65,7 +65,7 @@ def test_subprocess_writes_utf8_json_lines() -> None:
 
 def test_module_entry_point_rating() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "hana_voice.questionnaire.interpret_cli", "--type", "rating"],
+        [sys.executable, "-m", "hana_voice.cli.interpret", "--type", "rating"],
         input="ثمانية من عشرة\n٣\n".encode(), capture_output=True, timeout=60, check=True,
     )  # fmt: skip
     values = [json.loads(line)["value"] for line in done.stdout.decode().splitlines()]

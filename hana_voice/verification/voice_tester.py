@@ -31,8 +31,14 @@ from hana_voice.audio.pcm import silence
 from hana_voice.audio.resample import resample
 from hana_voice.audio.wav import read_wav, write_wav
 from hana_voice.errors import AudioError
-from hana_voice.verify_checks import describe_error, open_ws, ws_base
-from hana_voice.voice_tester_sessions import SESSIONS, Options, Outcome, Recorder, Session
+from hana_voice.verification.checks import describe_error, open_ws, ws_base
+from hana_voice.verification.voice_tester_sessions import (
+    SESSIONS,
+    Options,
+    Outcome,
+    Recorder,
+    Session,
+)
 
 FRAME_SECONDS = 0.02
 MODES = ("auto", "browser", "maqsam", "twilio", "legacy")

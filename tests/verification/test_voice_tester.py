@@ -11,11 +11,17 @@ import trio
 
 from hana_voice.audio.wav import read_wav, write_wav
 from hana_voice.settings import Settings
-from hana_voice.voice_tester import choose_mode, endpoint_url, main, parse_dtmf, run_tester
-from hana_voice.voice_tester_sessions import Options
+from hana_voice.verification.voice_tester import (
+    choose_mode,
+    endpoint_url,
+    main,
+    parse_dtmf,
+    run_tester,
+)
+from hana_voice.verification.voice_tester_sessions import Options
 from tests.calls.fakes import fake_loaders, live, spoken
 from tests.conftest import SECRET, RunningServer, run_server
-from tests.test_verify import MAQSAM_TOKEN, TELEPHONY_TOKEN, threaded_server
+from tests.verification.test_verify import MAQSAM_TOKEN, TELEPHONY_TOKEN, threaded_server
 
 
 def _wav(tmp_path: Path, rate: int = 16000) -> Path:

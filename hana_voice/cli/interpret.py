@@ -64,7 +64,7 @@ def _handle(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Run ``interpret`` on its own: ``python -m hana_voice.questionnaire.interpret_cli``."""
+    """Run ``interpret`` on its own: ``python -m hana_voice.cli.interpret``."""
     parser = argparse.ArgumentParser(prog="hana-voice")
     add_parser(parser.add_subparsers(dest="command", required=True))
     given = list(sys.argv[1:] if argv is None else argv)

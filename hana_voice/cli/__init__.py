@@ -16,10 +16,10 @@ from hana_voice.errors import SettingsError, TemplateError
 
 #: Modules that register subcommands through ``add_parser(subparsers)``.
 SUBCOMMAND_MODULES = (
-    "hana_voice.questionnaire.interpret_cli",
-    "hana_voice.engine_cli",
-    "hana_voice.models_download",
-    "hana_voice.verify",
+    "hana_voice.cli.interpret",
+    "hana_voice.cli.engines",
+    "hana_voice.models.download",
+    "hana_voice.verification.verify",
 )
 
 

@@ -2,8 +2,8 @@
 
 For each model: nothing happens when its directory is already complete (no request is made);
 otherwise its files are downloaded into ``MODELS_DIR/.downloads/`` (resumable ``.part``
-files, see :mod:`hana_voice.models_fetch`), verified, and installed atomically (see
-:mod:`hana_voice.models_unpack`). The downloaded archive is deleted once installed.
+files, see :mod:`hana_voice.models.fetch`), verified, and installed atomically (see
+:mod:`hana_voice.models.unpack`). The downloaded archive is deleted once installed.
 
 Exit status: 0 when every model is present afterwards, 1 on a :class:`DownloadError`,
 2 on a usage or settings error. Messages go to stderr; the progress bar too.
@@ -19,11 +19,11 @@ from typing import Any
 
 import httpx
 
-from hana_voice import models_manifest as manifest
 from hana_voice.errors import DownloadError, SettingsError
-from hana_voice.models_fetch import DEFAULT_OPTIONS, FetchOptions, fetch, normalise_sha256
-from hana_voice.models_manifest import ModelSpec, RemoteFile
-from hana_voice.models_unpack import install_archive, install_files, is_installed
+from hana_voice.models import manifest
+from hana_voice.models.fetch import DEFAULT_OPTIONS, FetchOptions, fetch, normalise_sha256
+from hana_voice.models.manifest import ModelSpec, RemoteFile
+from hana_voice.models.unpack import install_archive, install_files, is_installed
 from hana_voice.settings import Settings
 
 DOWNLOADS = ".downloads"
@@ -186,7 +186,7 @@ def run_download(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m hana_voice.models_download [stt|tts|all] [options]``."""
+    """``python -m hana_voice.models.download [stt|tts|all] [options]``."""
     parser = argparse.ArgumentParser(prog="hana-voice models download", description=__doc__)
     add_arguments(parser)
     return run_download(parser.parse_args(argv))

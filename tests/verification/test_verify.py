@@ -24,11 +24,11 @@ import trio
 from hana_voice import cli
 from hana_voice.engines.manager import Loaders
 from hana_voice.settings import Settings
-from hana_voice.verify import EXIT_FAILED, EXIT_PARTLY, EXIT_PASSED, main, verify
+from hana_voice.verification.verify import EXIT_FAILED, EXIT_PARTLY, EXIT_PASSED, main, verify
 from tests.calls.fakes import fake_loaders, live
 from tests.conftest import SECRET, run_server
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MAQSAM_TOKEN = "maqsam-token-0123456789-abcdefghijklmn"
 TELEPHONY_TOKEN = "telephony-token-0123456789-abcdefghij"
 

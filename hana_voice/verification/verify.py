@@ -1,6 +1,6 @@
 """Verify a deployed Hana Voice service from the outside: ``hana-voice verify URL``.
 
-The checks (in :mod:`hana_voice.verify_checks`) run in order: TCP connectivity, GET /,
+The checks (in :mod:`hana_voice.verification.checks`) run in order: TCP connectivity, GET /,
 GET /health with each engine's state, GET /maqsam/status, the handshake time of every
 WebSocket endpoint, a text-to-speech round trip on /ws/tts, a speech-to-text round trip on
 /ws/echo, and, when credentials are given, a Maqsam handshake and an authenticated /ws/secure
@@ -26,8 +26,8 @@ from urllib.parse import urlsplit
 import httpx
 import trio
 
-from hana_voice import verify_checks as checks
-from hana_voice.verify_checks import Check
+from hana_voice.verification import checks
+from hana_voice.verification.checks import Check
 
 EXIT_PASSED, EXIT_PARTLY, EXIT_FAILED = 0, 1, 2
 _TAGS = {

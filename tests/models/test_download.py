@@ -20,12 +20,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hana_voice import models_manifest as manifest
 from hana_voice.errors import DownloadError
-from hana_voice.models_download import download_model, main, make_client
-from hana_voice.models_fetch import FetchOptions
-from hana_voice.models_manifest import ModelSpec, RemoteFile
-from hana_voice.models_unpack import extract_tar, extract_zip
+from hana_voice.models import manifest
+from hana_voice.models.download import download_model, main, make_client
+from hana_voice.models.fetch import FetchOptions
+from hana_voice.models.manifest import ModelSpec, RemoteFile
+from hana_voice.models.unpack import extract_tar, extract_zip
 
 QUIET = FetchOptions(retries=3, backoff=0.0, progress=False)
 MODEL = "vosk-model-test-0.1"

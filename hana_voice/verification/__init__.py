@@ -1,0 +1,1 @@
+"""Checking a deployment from outside: the verify command and the voice tester."""
