@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import shutil
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -108,6 +109,9 @@ def _fetch_and_install(
     on_file: Callable[[int, RemoteFile], None] | None,
 ) -> None:
     say(f"{spec.name}: downloading {spec.description} ({_approx(spec)}) into {final}")
+    # Staging left by a process killed while unpacking (we hold the lock: nobody uses it).
+    for stale in final.parent.glob(f".staging-{final.name}-*"):
+        shutil.rmtree(stale, ignore_errors=True)
     downloads = models_dir / DOWNLOADS / spec.name
     fetched: list[Path] = []
     for index, file in enumerate(spec.files):
