@@ -209,6 +209,9 @@ def add_parser(subparsers: Any) -> None:
         description=__doc__.splitlines()[0] if __doc__ else None,
     )
     add_arguments(download)
+    from hana_voice.models.watch import add_reload_parser
+
+    add_reload_parser(actions)
 
 
 def run_download(args: argparse.Namespace) -> int:

@@ -22,6 +22,7 @@ import stat
 import tarfile
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 from typing import IO
@@ -87,7 +88,9 @@ def extract_zip(archive: Path, dest: Path, max_bytes: int | None = None) -> None
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with zf.open(info) as src, target.open("wb") as out:
                     budget.copy(src, out)
-    except zipfile.BadZipFile as exc:  # also raised on a CRC mismatch while reading a member
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        # BadZipFile also comes on a CRC mismatch; zlib.error and EOFError on a damaged or cut
+        # deflate stream inside a member.
         raise DownloadError(f"{archive.name}: not a valid zip archive: {exc}") from exc
 
 

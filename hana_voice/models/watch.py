@@ -115,6 +115,8 @@ class ModelWatcher:
         self.engines = engines
         self._seen: dict[str, Any] = {}
         self.reloads = 0
+        #: Set once SIGHUP is handled (before it, the signal's default would end the process).
+        self.ready = trio.Event()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
@@ -122,6 +124,7 @@ class ModelWatcher:
                 await nursery.start(self._signals)
             if self.settings.models_watch_seconds > 0:
                 nursery.start_soon(self._poll)
+            self.ready.set()
             task_status.started()
 
     async def reload(self, *, force: bool = True) -> list[str]:
@@ -162,3 +165,43 @@ def _main_thread() -> bool:
     import threading
 
     return threading.current_thread() is threading.main_thread()
+
+
+# ------------------------------------------------------------------ hana-voice models reload
+
+
+def add_reload_parser(actions: Any) -> None:
+    reload = actions.add_parser(
+        "reload",
+        help="make the running service load models installed by hand (SIGHUP)",
+        description=(
+            "Send SIGHUP to each service serving from DATA_DIR (found by its pid file in "
+            "DATA_DIR/run/): it loads the models whose files changed and switches new calls "
+            "to them. Exit status 1 when no running service was found."
+        ),
+    )
+    reload.add_argument("--data-dir", type=Path, help="default: DATA_DIR from the settings")
+    reload.set_defaults(func=run_reload)
+
+
+def run_reload(args: Any) -> int:
+    import sys
+
+    settings = Settings.from_env()
+    if args.data_dir is not None:
+        settings = settings.with_overrides(data_dir=args.data_dir)
+    pids = serving_pids(settings)
+    if not pids:
+        where = run_dir(settings)
+        print(f"no running service found (no live pid file in {where})", file=sys.stderr)
+        return 1
+    failed = 0
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGHUP)
+        except OSError as exc:
+            failed += 1
+            print(f"pid {pid}: {exc}", file=sys.stderr)
+        else:
+            print(f"asked pid {pid} to reload its models", file=sys.stderr)
+    return 1 if failed == len(pids) else 0
