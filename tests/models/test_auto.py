@@ -68,7 +68,7 @@ async def test_downloads_installs_and_switches(
     s = auto_settings(settings, mirror.url)
     stt = FakeSpeechToText()
     engines = await started(s, fake_loaders(stt))
-    assert engines.stt is None and engines.stt_slot.state == "missing"
+    assert engines.snapshot().stt is None and engines.stt_slot.state == "missing"
     downloader = await download(s, engines)
     status = downloader.health()["downloads"][DEFAULT_VOSK_MODEL]
     size = (await trio.Path(ko_zip).stat()).st_size
