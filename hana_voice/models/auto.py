@@ -261,7 +261,7 @@ class AutoDownloader:
             status.state = "downloading"
             status.started_at = status.started_at or time.monotonic()
             try:
-                await _in_own_thread(lambda stop: self._download(target, spec, status, stop))
+                await run_in_own_thread(lambda stop: self._download(target, spec, status, stop))
             except LockBusy:
                 status.attempts -= 1
                 status.state = "waiting"
@@ -388,7 +388,7 @@ class AutoDownloader:
         yield from (done, total, ratio, speed, state, failures, switches)
 
 
-async def _in_own_thread(work: Callable[[threading.Event], T]) -> T:
+async def run_in_own_thread(work: Callable[[threading.Event], T]) -> T:
     """Run ``work(stop)`` in a new low-priority thread; on cancellation set ``stop`` and leave.
 
     Not trio's thread cache: the priority is lowered for the thread's life, and a cached
