@@ -161,9 +161,7 @@ def part_start(root: Path, mirror: str) -> None:
     for name in ("health", "installed", "switched", "first_call"):
         print(f"  {name:<11} {marks[name]:7.2f} s")
     print(f"  download+install as the service reports it: {download['seconds']} s")
-    print(
-        f"  the first call itself (one spoken word, whole recording on /ws/echo): {call_seconds:.2f} s"
-    )
+    print(f"  the first call itself (one spoken word, whole on /ws/echo): {call_seconds:.2f} s")
     print(f"  process CPU by the first call: {cpu:.2f} s; echo reply: {reply[:40]!r}")
 
 

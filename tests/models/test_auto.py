@@ -19,9 +19,10 @@ from hana_voice.engines.fake import FakeSpeechToText, FakeTextToSpeech
 from hana_voice.engines.manager import EngineManager, Loaders
 from hana_voice.engines.vosk_stt import check_model_dir
 from hana_voice.errors import ModelMissingError
-from hana_voice.models.auto import AutoDownloader, redact
+from hana_voice.models.auto import AutoDownloader
 from hana_voice.models.lock import DOWNLOADS
 from hana_voice.models.manifest import XTTS_V2
+from hana_voice.models.progress import redact
 from hana_voice.settings import DEFAULT_VOSK_MODEL, Settings
 from tests.models.conftest import ARCHIVE, auto_settings
 from tests.models.mirror import Mirror, serve_mirror, unreachable_url
