@@ -9,7 +9,8 @@ Three things make the running service look at its model directories and switch e
   loaded half-way (copying into a temporary name and renaming it into place is better still);
 - ``SIGHUP``, which ``hana-voice models reload`` sends: it loads at once, and also retries
   files that failed to load before. Each serving process writes its pid to
-  ``DATA_DIR/run/<pid>.pid`` while it serves; the command signals every live one.
+  ``DATA_DIR/run/<host>-<pid>.pid`` while it serves; the command signals every live one of
+  its host.
 
 A fingerprint (inode, size and modification time of the directory, its top-level entries and
 the files the engine needs) identifies what is installed; reading it costs a few ``stat`` calls.
@@ -21,6 +22,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -76,12 +78,20 @@ def run_dir(settings: Settings) -> Path:
     return settings.data_dir / RUN_DIR
 
 
+def _host() -> str:
+    return socket.gethostname().replace("/", "_")
+
+
 @contextlib.contextmanager
 def pid_file(settings: Settings) -> Iterator[Path]:
-    """``DATA_DIR/run/<pid>.pid`` while the block runs (the service serves)."""
+    """``DATA_DIR/run/<host>-<pid>.pid`` while the block runs (the service serves).
+
+    The host is in the name because replicas may share DATA_DIR on a volume and pids repeat
+    across containers: ``models reload`` signals only the services of its own host.
+    """
     directory = run_dir(settings)
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{os.getpid()}.pid"
+    path = directory / f"{_host()}-{os.getpid()}.pid"
     path.write_text(f"{os.getpid()}\n", encoding="utf-8")
     try:
         yield path
@@ -90,20 +100,20 @@ def pid_file(settings: Settings) -> Iterator[Path]:
 
 
 def serving_pids(settings: Settings) -> list[int]:
-    """Pids of the services that wrote a pid file and still run; stale files are removed."""
+    """Pids of this host's services that wrote a pid file and still run; stale files go."""
     directory = run_dir(settings)
     pids: list[int] = []
-    for path in sorted(directory.glob("*.pid")) if directory.is_dir() else []:
+    mine = sorted(directory.glob(f"{_host()}-*.pid")) if directory.is_dir() else []
+    for path in mine:
         try:
             pid = int(path.read_text(encoding="utf-8").strip())
             os.kill(pid, 0)
-        except (OSError, ValueError) as exc:
-            if isinstance(exc, PermissionError):
-                pids.append(pid)  # alive, under another user: the signal will say so
-            else:
-                path.unlink(missing_ok=True)
-            continue
-        pids.append(pid)
+        except PermissionError:
+            pids.append(pid)  # alive, under another user: the signal will say so
+        except (OSError, ValueError):
+            path.unlink(missing_ok=True)
+        else:
+            pids.append(pid)
     return pids
 
 

@@ -157,8 +157,8 @@ async def test_models_reload_signals_the_running_service(settings: Settings) -> 
         with trio.fail_after(10):
             await server.services.engines.loaded.wait()
             await watcher.ready.wait()
-        pid_file = run_dir(s) / f"{os.getpid()}.pid"
-        assert pid_file.is_file()
+        (pid_file,) = run_dir(s).glob(f"*-{os.getpid()}.pid")
+        (run_dir(s) / "other-host-1.pid").write_text("1\n")  # a replica elsewhere: left alone
         install_by_hand(s.vosk_model_path)
         args = build_parser().parse_args(["models", "reload", "--data-dir", str(s.data_dir)])
         assert args.func(args) == 0
@@ -167,6 +167,7 @@ async def test_models_reload_signals_the_running_service(settings: Settings) -> 
                 await trio.sleep(0.02)
         assert watcher.reloads == 1 and len(stt.loaded) == 1
     assert not pid_file.exists(), "the pid file goes when the service stops"
+    assert (run_dir(s) / "other-host-1.pid").exists()
 
 
 def test_models_reload_without_a_service_says_so(tmp_path: Path) -> None:
