@@ -52,3 +52,12 @@ def _demo(app: QuartTrio, services: Services) -> None:
 
 
 PLUGINS.append(_demo)
+
+
+def _models(app: QuartTrio, services: Services) -> None:
+    from hana_voice.models.auto import install
+
+    install(app, services)
+
+
+PLUGINS.append(_models)

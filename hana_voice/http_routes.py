@@ -92,6 +92,9 @@ async def health() -> tuple[Response, int]:
         "sessions": {"active": s.registry.active, "max": s.registry.capacity},
         "draining": s.registry.draining,
     }
+    models = s.extras.get("models")  # model auto-download (issue 15)
+    if models is not None:
+        body["models"] = models.health()
     # Whether fixed prompts already play with no synthesis delay (warmed at start-up).
     body["prompt_cache"] = s.extras.get(
         "prompt_cache_status",

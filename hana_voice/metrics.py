@@ -106,6 +106,9 @@ class _LiveCollector(Collector):
                 [kind, slot["name"], slot["state"]], 1.0 if slot["state"] == "loaded" else 0.0
             )
         yield engines
+        models = self.services.extras.get("models")  # model auto-download (issue 15)
+        if models is not None:
+            yield from models.metric_families()
         backlog = self.services.extras.get("outbox_backlog")
         if callable(backlog):
             outbox = GaugeMetricFamily(

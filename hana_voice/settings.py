@@ -26,6 +26,7 @@ SAMPLE_RATES = (8000, 16000, 22050, 24000, 44100, 48000)
 AUDIO_FORMATS = ("wav", "pcm_s16le", "mulaw")
 TTS_ENGINES = ("auto", "espeak", "xtts")
 TTS_DEVICES = ("auto", "cpu", "cuda")
+MODELS_AUTO_DOWNLOAD = ("none", "stt", "tts", "all")
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_QUESTIONNAIRE_DIR = PACKAGE_DIR / "questionnaires"
@@ -95,6 +96,15 @@ class Settings:
     # --- observability ---
     metrics_enabled: bool = True
     metrics_token: str | None = field(default=None, repr=False)
+    # --- model auto-download and hot engine switch (issue 15, hana_voice/models/auto.py) ---
+    #: none, stt, tts or all: which missing models the service downloads at start.
+    models_auto_download: str = "none"
+    #: Base URL of a mirror holding the models' files under their usual names.
+    models_mirror_url: str | None = None
+    #: Seconds between looks at MODELS_DIR for models installed by hand (0: no polling).
+    models_watch_seconds: float = 10.0
+    #: The longest wait between two download attempts (the back-off doubles up to it).
+    models_retry_max_seconds: float = 300.0
 
     @property
     def database_path(self) -> Path:
@@ -161,6 +171,11 @@ class Settings:
             max_tts_chars=r.integer("MAX_TTS_CHARS", 1000, 10, 20000),
             metrics_enabled=r.boolean("METRICS_ENABLED", True),
             metrics_token=r.secret("METRICS_TOKEN"),
+            # model auto-download and hot engine switch (issue 15)
+            models_auto_download=r.choice("MODELS_AUTO_DOWNLOAD", "none", MODELS_AUTO_DOWNLOAD),
+            models_mirror_url=r.url("MODELS_MIRROR_URL"),
+            models_watch_seconds=r.number("MODELS_WATCH_SECONDS", 10.0, 0.0, 86400.0),
+            models_retry_max_seconds=r.number("MODELS_RETRY_MAX_SECONDS", 300.0, 1.0, 86400.0),
         )
         return settings
 

@@ -17,6 +17,7 @@ import trio
 
 from hana_voice.admission import CLOSE_NORMAL, SessionHandle
 from hana_voice.calls.transport import Transport
+from hana_voice.engines.manager import EngineSet
 from hana_voice.events import CallStarted, ErrorOut, Transcript, Utterance
 from hana_voice.logs import log_event
 from hana_voice.protocols.base import Codec, OutboundEvent
@@ -71,8 +72,11 @@ class Call:
     phrases: list[str] | None = None
     phrases_changed: bool = False
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    #: The engines this call uses from start to end: a hot switch affects only later calls.
+    engines: EngineSet = field(init=False)
 
     def __post_init__(self) -> None:
+        self.engines = self.services.engines.snapshot()
         self.audio_send, self.audio_recv = trio.open_memory_channel[tuple[bytes, int]](
             AUDIO_QUEUE_FRAMES
         )

@@ -107,11 +107,11 @@ class Listener:
                 call.phrases_changed = False
                 await self.recognizer.set_phrases(call.phrases)
             return self.recognizer
-        stt = call.services.engines.stt
+        stt = call.engines.stt
         if stt is None:
             if not self._stt_unavailable_said:
                 self._stt_unavailable_said = True
-                state = call.services.engines.stt_slot.state
+                state = call.engines.stt_state
                 await call.error(
                     "stt_unavailable",
                     f"speech recognition is {state}; use the keypad or typed answers",

@@ -55,8 +55,8 @@ async def tts_dialog(call: Call) -> None:
 
 
 async def _speak(call: Call, event: SayRequest) -> None:
-    if call.services.engines.tts is None:
-        state = call.services.engines.tts_slot.state
+    if call.engines.tts is None:
+        state = call.engines.tts_state
         await call.error("tts_unavailable", f"speech synthesis is {state}")
         return
     # Free text is not cached: only fixed prompts are worth the disk.
@@ -66,11 +66,9 @@ async def _speak(call: Call, event: SayRequest) -> None:
 async def _transcribe_whole(call: Call, event: UtteranceIn) -> None:
     """Decode a whole recorded utterance (WebM/Opus, WAV...) and transcribe it."""
     services = call.services
-    stt = services.engines.stt
+    stt = call.engines.stt
     if stt is None:
-        await call.error(
-            "stt_unavailable", f"speech recognition is {services.engines.stt_slot.state}"
-        )
+        await call.error("stt_unavailable", f"speech recognition is {call.engines.stt_state}")
         return
     try:
         decode = functools.partial(decode_utterance, max_seconds=MAX_UTTERANCE_SECONDS)

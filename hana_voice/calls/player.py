@@ -21,7 +21,7 @@ from hana_voice.audio.resample import StreamResampler
 from hana_voice.calls.call import Call, PromptPlayed
 from hana_voice.engines.async_engines import synthesize_stream
 from hana_voice.engines.prompt_cache import iter_chunks
-from hana_voice.errors import EngineError
+from hana_voice.errors import EngineError, EngineUnavailable
 from hana_voice.events import AudioEnd, AudioOut, AudioStart, BargeIn, MarkOut, Utterance
 from hana_voice.logs import log_event
 
@@ -96,7 +96,9 @@ class Player:
     async def _stream(self, utterance: Utterance, pacer: _Pacer) -> None:
         """Send the utterance's audio: from the prompt cache, or streamed from the engine."""
         services = self.call.services
-        tts = services.engines.require_tts()
+        tts = self.call.engines.tts
+        if tts is None:
+            raise EngineUnavailable(f"speech synthesis is {self.call.engines.tts_state}")
         cache = services.extras.get("prompt_cache")
         chunker = _Chunker(tts.sample_rate, self.call.out_rate)
         if utterance.cacheable and cache is not None:

@@ -12,8 +12,10 @@ Exit status: 0 when every model is present afterwards, 1 on a :class:`DownloadEr
 from __future__ import annotations
 
 import argparse
+import contextlib
+import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +24,11 @@ import httpx
 from hana_voice.errors import DownloadError, SettingsError
 from hana_voice.models import manifest
 from hana_voice.models.fetch import DEFAULT_OPTIONS, FetchOptions, fetch, normalise_sha256
+from hana_voice.models.lock import DOWNLOADS, LockBusy, model_lock
 from hana_voice.models.manifest import ModelSpec, RemoteFile
 from hana_voice.models.unpack import install_archive, install_files, is_installed
 from hana_voice.settings import Settings
 
-DOWNLOADS = ".downloads"
 USER_AGENT = "hana-voice-model-download/1.0"
 
 
@@ -53,43 +55,100 @@ def download_model(
     sha256: dict[str, str] | None = None,
     force: bool = False,
     options: FetchOptions = DEFAULT_OPTIONS,
+    final: Path | None = None,
+    wait_for_lock: bool = True,
+    say: Callable[[str], None] = _say,
+    on_file: Callable[[int, RemoteFile], None] | None = None,
 ) -> bool:
     """Make sure ``spec`` is installed under ``models_dir``; return False if it already was.
 
-    ``sha256`` maps file names to expected digests, overriding the manifest.
+    ``sha256`` maps file names to expected digests, overriding the manifest. ``final`` is
+    where the model goes (default ``models_dir/spec.target``). Only one process at a time
+    downloads a model (see :mod:`hana_voice.models.lock`): ``wait_for_lock`` waits for
+    another one to finish, otherwise :class:`LockBusy` is raised. ``on_file(index, file)``
+    is told before each file is fetched.
     """
-    final = models_dir / spec.target
+    final = final if final is not None else models_dir / spec.target
     if not force and is_installed(final, spec.required):
-        _say(f"{spec.name}: already present in {final}")
+        say(f"{spec.name}: already present in {final}")
         return False
-    _say(f"{spec.name}: downloading {spec.description} ({_approx(spec)}) into {final}")
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(model_lock(models_dir, spec.name, blocking=False))
+        except LockBusy as busy:
+            if not wait_for_lock:
+                raise
+            say(f"{spec.name}: {busy} is downloading it; waiting for it to finish")
+            stack.enter_context(model_lock(models_dir, spec.name, blocking=True))
+        if not force and is_installed(final, spec.required):
+            say(f"{spec.name}: installed meanwhile by another process in {final}")
+            return False
+        _fetch_and_install(
+            spec, models_dir, client, final, base_url, sha256 or {}, force, options, say, on_file
+        )
     downloads = models_dir / DOWNLOADS / spec.name
-    overrides = sha256 or {}
+    for directory in (downloads, downloads.parent):
+        try:
+            directory.rmdir()  # only when empty: other models (or their locks) may be there
+        except OSError:
+            break
+    say(f"{spec.name}: installed in {final} (licence: {spec.licence})")
+    return True
+
+
+def _fetch_and_install(
+    spec: ModelSpec,
+    models_dir: Path,
+    client: httpx.Client,
+    final: Path,
+    base_url: str | None,
+    overrides: dict[str, str],
+    force: bool,
+    options: FetchOptions,
+    say: Callable[[str], None],
+    on_file: Callable[[int, RemoteFile], None] | None,
+) -> None:
+    say(f"{spec.name}: downloading {spec.description} ({_approx(spec)}) into {final}")
+    # Staging left by a process killed while unpacking (we hold the lock: nobody uses it).
+    for stale in final.parent.glob(f".staging-{final.name}-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    downloads = models_dir / DOWNLOADS / spec.name
     fetched: list[Path] = []
-    for file in spec.files:
+    for index, file in enumerate(spec.files):
+        if on_file is not None:
+            on_file(index, file)
+        dest = downloads / file.name
+        if dest.is_file() and (file.size is None or dest.stat().st_size == file.size):
+            # Fetched and verified by an earlier run that stopped before installing it.
+            fetched.append(dest)
+            continue
         fetched.append(
             fetch(
                 client,
                 spec.url_for(file, base_url),
-                downloads / file.name,
+                dest,
                 size=file.size,
                 sha256=overrides.get(file.name, file.sha256),
                 options=options,
             )
         )
-    if spec.archive:
-        (archive,) = fetched
-        install_archive(archive, final, spec.required, force=force)
-        archive.unlink(missing_ok=True)
-    else:
-        install_files(fetched, final, spec.required, force=force)
-    for directory in (downloads, downloads.parent):
-        try:
-            directory.rmdir()  # only when empty: other models may be half-way
-        except OSError:
-            break
-    _say(f"{spec.name}: installed in {final} (licence: {spec.licence})")
-    return True
+    try:
+        if spec.archive:
+            (archive,) = fetched
+            install_archive(
+                archive, final, spec.required, force=force, max_bytes=spec.max_unpacked_bytes
+            )
+            archive.unlink(missing_ok=True)
+        else:
+            install_files(
+                fetched, final, spec.required, force=force, max_bytes=spec.max_unpacked_bytes
+            )
+    except DownloadError:
+        # A verified download that does not install (a corrupt or wrong archive): fetch
+        # afresh next time rather than fail on the same bytes for ever.
+        for path in fetched:
+            path.unlink(missing_ok=True)
+        raise
 
 
 def _approx(spec: ModelSpec) -> str:
@@ -150,6 +209,9 @@ def add_parser(subparsers: Any) -> None:
         description=__doc__.splitlines()[0] if __doc__ else None,
     )
     add_arguments(download)
+    from hana_voice.models.watch import add_reload_parser
+
+    add_reload_parser(actions)
 
 
 def run_download(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ import re
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,11 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _CONTENT_RANGE = re.compile(r"^bytes (?:(\d+)-(\d+)|\*)/(\d+|\*)$")
 
 
+#: ``on_progress(bytes_in_file, total_or_None)``; it may raise to stop the download (the
+#: ``.part`` file stays for a later resume).
+ProgressHook = Callable[[int, int | None], None]
+
+
 @dataclass(frozen=True)
 class FetchOptions:
     """How hard to try and what to show."""
@@ -36,6 +42,7 @@ class FetchOptions:
     retries: int = 5
     backoff: float = 2.0
     progress: bool = True
+    on_progress: ProgressHook | None = None
 
 
 DEFAULT_OPTIONS = FetchOptions()
@@ -169,9 +176,17 @@ def _attempt(
         ):
             # No chunk size: bytes are written as they arrive, so a dropped connection
             # loses nothing already received and the resume starts right after it.
+            done = offset
+            hook = options.on_progress
+            if hook is not None:
+                hook(done, total)
             for block in response.iter_bytes():
                 fh.write(block)
                 bar.update(len(block))
+                if hook is not None:
+                    done += len(block)
+                    fh.flush()  # what the hook reports is on disk for a resume
+                    hook(done, total)
         return total, _announced_sha256(response)
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 ModelKind = Literal["stt", "tts"]
+GIB = 1024**3
 
 VOSK_BASE = "https://alphacephei.com/vosk/models"
 #: Pinned to ``main`` as the deployment guide does; the repository has changed config.json
@@ -38,6 +39,8 @@ class ModelSpec:
     ``archive`` models have a single zip or tar file whose one top-level directory is named
     like ``target``'s last part; plain models (XTTS) are a set of files put into ``target``.
     ``required`` lists groups of paths inside the installed directory; each group needs one.
+    ``max_unpacked_bytes`` bounds what installing may write (the archive's members, or the
+    plain files): an archive that would unpack to more is refused before and while unpacking.
     """
 
     name: str
@@ -49,6 +52,7 @@ class ModelSpec:
     required: tuple[tuple[str, ...], ...]
     licence: str
     description: str
+    max_unpacked_bytes: int
 
     def url_for(self, file: RemoteFile, base_url: str | None = None) -> str:
         return f"{(base_url or self.base_url).rstrip('/')}/{file.name}"
@@ -67,6 +71,8 @@ VOSK_AR_LINTO = ModelSpec(
     required=_VOSK_REQUIRED,
     licence="Apache-2.0",
     description="Vosk Arabic (LINTO 1.1.0), the deployment guide's model",
+    # A 1.3 GB zip of Kaldi graphs, which compress little: a generous ceiling, not a pin.
+    max_unpacked_bytes=6 * GIB,
 )
 
 VOSK_AR_MGB2 = ModelSpec(
@@ -79,6 +85,7 @@ VOSK_AR_MGB2 = ModelSpec(
     required=_VOSK_REQUIRED,
     licence="Apache-2.0",
     description="Vosk Arabic (MGB-2), smaller alternative; WER 16.4 on MGB-2 dev",
+    max_unpacked_bytes=2 * GIB,
 )
 
 _XTTS_FILES = (
@@ -100,6 +107,7 @@ XTTS_V2 = ModelSpec(
     required=tuple((f.name,) for f in _XTTS_FILES),
     licence="Coqui Public Model License 1.0.0 (non-commercial use only)",
     description="Coqui XTTS v2 weights from Hugging Face (coqui/XTTS-v2)",
+    max_unpacked_bytes=4 * GIB,
 )
 
 MODELS: dict[str, ModelSpec] = {m.name: m for m in (VOSK_AR_LINTO, VOSK_AR_MGB2, XTTS_V2)}

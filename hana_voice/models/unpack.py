@@ -8,6 +8,10 @@ the service looks for one.
 Extraction refuses, rather than rewrites, any member that would land outside the staging
 directory: absolute paths, ``..`` components, drive letters, links (zip) and links pointing
 outside (tar, via the standard library's ``data`` filter), device files.
+
+Size: with ``max_bytes`` (each manifest model has one), an archive whose members add up to more
+is refused before anything is written, and a zip member that inflates past what its header
+declared is cut off while it is written: a small archive cannot fill the volume.
 """
 
 from __future__ import annotations
@@ -18,8 +22,10 @@ import stat
 import tarfile
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 from hana_voice.errors import DownloadError
 
@@ -33,8 +39,34 @@ def _check_member_name(archive: Path, name: str) -> PurePosixPath:
     return posix
 
 
-def extract_zip(archive: Path, dest: Path) -> None:
-    """Unpack a zip into ``dest``, verifying every member's CRC."""
+def _check_total(archive: Path, declared: int, max_bytes: int | None) -> None:
+    if max_bytes is not None and declared > max_bytes:
+        raise DownloadError(
+            f"{archive.name}: unpacks to {declared} bytes, more than the {max_bytes} bytes "
+            "allowed for this model; refusing it"
+        )
+
+
+class _Budget:
+    """Counts bytes written across members; raises once the model's ceiling is passed."""
+
+    def __init__(self, archive: Path, max_bytes: int | None) -> None:
+        self.archive, self.left = archive, max_bytes
+
+    def copy(self, src: IO[bytes], out: IO[bytes]) -> None:
+        while block := src.read(1024 * 1024):
+            if self.left is not None:
+                self.left -= len(block)
+                if self.left < 0:
+                    raise DownloadError(
+                        f"{self.archive.name}: unpacks to more than the bytes allowed for this "
+                        "model (a member is larger than its header says); refusing it"
+                    )
+            out.write(block)
+
+
+def extract_zip(archive: Path, dest: Path, max_bytes: int | None = None) -> None:
+    """Unpack a zip into ``dest``, verifying every member's CRC and the size ceiling."""
     try:
         with zipfile.ZipFile(archive) as zf:
             members = zf.infolist()
@@ -43,6 +75,8 @@ def extract_zip(archive: Path, dest: Path) -> None:
                 mode = info.external_attr >> 16
                 if stat.S_ISLNK(mode):
                     raise DownloadError(f"{archive.name}: refusing link member {info.filename!r}")
+            _check_total(archive, sum(info.file_size for info in members), max_bytes)
+            budget = _Budget(archive, max_bytes)
             root = dest.resolve()
             for info in members:
                 target = (dest / _check_member_name(archive, info.filename)).resolve()
@@ -53,17 +87,24 @@ def extract_zip(archive: Path, dest: Path) -> None:
                     continue
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with zf.open(info) as src, target.open("wb") as out:
-                    shutil.copyfileobj(src, out, 1024 * 1024)
-    except zipfile.BadZipFile as exc:  # also raised on a CRC mismatch while reading a member
+                    budget.copy(src, out)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        # BadZipFile also comes on a CRC mismatch; zlib.error and EOFError on a damaged or cut
+        # deflate stream inside a member.
         raise DownloadError(f"{archive.name}: not a valid zip archive: {exc}") from exc
 
 
-def extract_tar(archive: Path, dest: Path) -> None:
-    """Unpack a tar (any compression) into ``dest`` through the ``data`` filter."""
+def extract_tar(archive: Path, dest: Path, max_bytes: int | None = None) -> None:
+    """Unpack a tar (any compression) into ``dest`` through the ``data`` filter.
+
+    A tar member's header size is what extraction writes, so checking their sum suffices.
+    """
     try:
         with tarfile.open(archive) as tf:
-            for member in tf.getmembers():
+            members = tf.getmembers()
+            for member in members:
                 _check_member_name(archive, member.name)
+            _check_total(archive, sum(m.size for m in members if m.isfile()), max_bytes)
             tf.extractall(dest, filter="data")
     except tarfile.FilterError as exc:
         raise DownloadError(f"{archive.name}: refusing unsafe member: {exc}") from exc
@@ -71,11 +112,11 @@ def extract_tar(archive: Path, dest: Path) -> None:
         raise DownloadError(f"{archive.name}: not a valid tar archive: {exc}") from exc
 
 
-def extract(archive: Path, dest: Path) -> None:
+def extract(archive: Path, dest: Path, max_bytes: int | None = None) -> None:
     if zipfile.is_zipfile(archive):
-        extract_zip(archive, dest)
+        extract_zip(archive, dest, max_bytes)
     elif tarfile.is_tarfile(archive):
-        extract_tar(archive, dest)
+        extract_tar(archive, dest, max_bytes)
     else:
         raise DownloadError(f"{archive.name}: neither a zip nor a tar archive")
 
@@ -117,12 +158,17 @@ def _staging_dir(final: Path) -> Path:
 
 
 def install_archive(
-    archive: Path, final: Path, required: Iterable[tuple[str, ...]], *, force: bool = False
+    archive: Path,
+    final: Path,
+    required: Iterable[tuple[str, ...]],
+    *,
+    force: bool = False,
+    max_bytes: int | None = None,
 ) -> None:
     """Unpack ``archive``, whose single top-level directory must be named ``final.name``."""
     staging = _staging_dir(final)
     try:
-        extract(archive, staging)
+        extract(archive, staging, max_bytes)
         tops = sorted(p.name for p in staging.iterdir() if p.name != "__MACOSX")
         if tops != [final.name]:
             raise DownloadError(
@@ -135,9 +181,21 @@ def install_archive(
 
 
 def install_files(
-    files: Iterable[Path], final: Path, required: Iterable[tuple[str, ...]], *, force: bool = False
+    files: Iterable[Path],
+    final: Path,
+    required: Iterable[tuple[str, ...]],
+    *,
+    force: bool = False,
+    max_bytes: int | None = None,
 ) -> None:
     """Move downloaded files into a new directory ``final`` (same filesystem), atomically."""
+    files = list(files)
+    total = sum(path.stat().st_size for path in files)
+    if max_bytes is not None and total > max_bytes:
+        raise DownloadError(
+            f"{final.name}: the files add up to {total} bytes, more than the {max_bytes} bytes "
+            "allowed for this model; refusing them"
+        )
     staging = _staging_dir(final)
     moved: list[tuple[Path, Path]] = []
     try:

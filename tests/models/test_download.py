@@ -128,6 +128,7 @@ def spec(base: str, sha256: str | None = None, name: str = MODEL) -> ModelSpec:
         required=REQUIRED,
         licence="Apache-2.0",
         description="test model",
+        max_unpacked_bytes=10 * 1024 * 1024,
     )
 
 
