@@ -94,7 +94,7 @@ async def health() -> tuple[Response, int]:
     }
     models = s.extras.get("models")  # model auto-download (issue 15)
     if models is not None:
-        body["models"] = models.health()
+        body.setdefault("models", {}).update(models.health())
     # Whether fixed prompts already play with no synthesis delay (warmed at start-up).
     body["prompt_cache"] = s.extras.get(
         "prompt_cache_status",
