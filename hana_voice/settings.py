@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from hana_voice.errors import SettingsError
+from hana_voice.questionnaire.callback_time import timezone_named
 
 #: The example secret printed in the deployment guide; anybody can read it, so it is refused.
 GUIDE_EXAMPLE_SECRET = "hana_voice_shared_secret_2024_secure_key"
@@ -95,6 +96,9 @@ class Settings:
     # --- observability ---
     metrics_enabled: bool = True
     metrics_token: str | None = field(default=None, repr=False)
+    # --- call outcomes and call-backs (issue 14) ---
+    #: The hospital's clock: call-back times ("tomorrow evening") are resolved in this zone.
+    callback_timezone: str = "Asia/Riyadh"
 
     @property
     def database_path(self) -> Path:
@@ -161,6 +165,8 @@ class Settings:
             max_tts_chars=r.integer("MAX_TTS_CHARS", 1000, 10, 20000),
             metrics_enabled=r.boolean("METRICS_ENABLED", True),
             metrics_token=r.secret("METRICS_TOKEN"),
+            # call outcomes and call-backs (issue 14)
+            callback_timezone=r.timezone("CALLBACK_TIMEZONE", "Asia/Riyadh"),
         )
         return settings
 
@@ -188,6 +194,18 @@ class _Reader:
 
     def text(self, name: str, default: str) -> str:
         return self._get(name) or default
+
+    def timezone(self, name: str, default: str) -> str:
+        """An IANA time zone name the system knows (issue 14: call-back times)."""
+
+        def conv(raw: str) -> str:
+            try:
+                timezone_named(raw)
+            except ValueError:
+                raise ValueError("not a time zone this system knows") from None
+            return raw
+
+        return self._parse(name, default, "an IANA time zone name, e.g. Asia/Riyadh", conv)
 
     def optional_text(self, name: str) -> str | None:
         return self._get(name)
