@@ -317,7 +317,6 @@ class QuestionnaireRun:
             log_event(log, logging.ERROR, event, session_id=self.call.session_id, code=exc.code)
 
 
-
 def _channel(call: Call) -> machine.Channel:
     return "telephony" if call.channel == "telephony" else "browser"
 

@@ -17,13 +17,14 @@ said at 23:30 UTC is the Riyadh day after 02:30, not the UTC one. What it unders
   tomorrow's 10:00).
 
 A day alone ("بكرة") keeps the call's own time of day. A time already past today (said with
-"today" or with no day) is the same time tomorrow. Words with no time in them ("بعدين", "بعد شوي") resolve to
+"today" or with no day) is the same time tomorrow. Words with no time in them ("بعدين",
+"بعد شوي") resolve to
 ``None``: the caller wants a call-back, and the campaign chooses when.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -63,13 +64,15 @@ _AND_QUARTER = frozenset(normalize(w) for w in ("وربع", "والربع"))
 _LESS_QUARTER = _fold("الا ربع", "إلا ربع", "لا ربع")
 _CLOCK = frozenset(normalize(w) for w in ("الساعة", "الساعه", "ساعة", "ساعه"))
 
+_DAY_AFTER = _fold("بعد بكرة", "بعد بكره", "بعد بكرا", "بعد غد", "بعد غدا", "بعد باكر", "بعد باچر")
+_TOMORROW = _fold("بكرة", "بكره", "بكرا", "باكر", "باچر", "غدا", "غدًا", "الغد", "غدوة")
 _DAYS: dict[tuple[str, ...], int] = {
-    **dict.fromkeys(_fold("بعد بكرة", "بعد بكره", "بعد بكرا", "بعد غد", "بعد غدا",
-                          "بعد باكر", "بعد باچر"), 2),  # fmt: skip
-    **dict.fromkeys(_fold("بكرة", "بكره", "بكرا", "باكر", "باچر", "غدا", "غدًا", "الغد",
-                          "غدوة"), 1),  # fmt: skip
+    **dict.fromkeys(_DAY_AFTER, 2),
+    **dict.fromkeys(_TOMORROW, 1),
     **dict.fromkeys(_fold("اليوم", "هاليوم"), 0),
 }
+_EVENING = _fold("المسا", "المساء", "مساء", "مساءً", "بالمسا", "آخر النهار", "اخر النهار",
+                 "آخر اليوم", "عشية")  # fmt: skip
 # Part of the day -> (hour, minute); "after X" comes first so that it wins over "X".
 _PARTS: dict[tuple[str, ...], tuple[int, int]] = {
     **dict.fromkeys(_fold("بعد الظهر", "بعد الظهرية"), (15, 0)),
@@ -80,9 +83,8 @@ _PARTS: dict[tuple[str, ...], tuple[int, int]] = {
     **dict.fromkeys(_fold("الضحى", "الضحي"), (10, 0)),
     **dict.fromkeys(_fold("الظهر", "الظهرية", "ظهرا"), (13, 0)),
     **dict.fromkeys(_fold("العصر", "العصرية", "عصرا"), (16, 0)),
-    **dict.fromkeys(_fold("المغرب",), (18, 0)),
-    **dict.fromkeys(_fold("المسا", "المساء", "مساء", "مساءً", "بالمسا", "آخر النهار",
-                          "اخر النهار", "آخر اليوم", "عشية"), (18, 0)),  # fmt: skip
+    **dict.fromkeys(_fold("المغرب"), (18, 0)),
+    **dict.fromkeys(_EVENING, (18, 0)),
     **dict.fromkeys(_fold("العشا", "العشاء"), (20, 0)),
     **dict.fromkeys(_fold("الليل", "بالليل", "الليلة", "ليلا", "ليلًا"), (21, 0)),
 }
@@ -187,7 +189,7 @@ def _parse(words: Sequence[str]) -> _Said:
     return _Said(minutes, day, part, clock)
 
 
-def _match(words: Sequence[str], i: int, table: dict[tuple[str, ...], object]
+def _match(words: Sequence[str], i: int, table: Mapping[tuple[str, ...], object]
            ) -> tuple[str, ...] | None:  # fmt: skip
     for size in (3, 2, 1):
         key = tuple(words[i : i + size])

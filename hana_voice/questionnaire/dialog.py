@@ -45,6 +45,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
+from hana_voice.questionnaire.callback_time import DEFAULT_TIMEZONE, resolve_callback
 from hana_voice.questionnaire.dialog_messages import (
     CHANNELS,
     Action,
@@ -58,14 +59,13 @@ from hana_voice.questionnaire.dialog_messages import (
     HangUp,
     KeyPressed,
     NoResponse,
-    Outcome,
     PromptPlayed,
     RecordAnswer,
     Source,
     Speak,
     UserSaid,
 )
-from hana_voice.questionnaire.callback_time import DEFAULT_TIMEZONE, resolve_callback
+from hana_voice.questionnaire.outcomes import Outcome
 from hana_voice.questionnaire.personal import personal_values, render
 from hana_voice.questionnaire.template import AnswerValue, Prompt, Question, Questionnaire
 from hana_voice.questionnaire.understanding import (
@@ -164,7 +164,7 @@ def interrupted(state: DialogState) -> Finished:
     if state.phase == "ended":
         return Finished(_outcome(state), state.reason, state.answers, state.escalation,
                         state.detail)  # fmt: skip
-    after, actions = step(state, CallerHungUp())
+    _, actions = step(state, CallerHungUp())
     done = actions[-1]
     assert isinstance(done, Finished)
     return done
@@ -446,9 +446,7 @@ def _ask(state: DialogState, index: int, prefix: Prompt | None, fresh: bool = Tr
     return _speak(state, f"q:{q.id}", (prefix, q.prompt), expects)
 
 
-def _ask_confirmation(
-    state: DialogState, pending: Pending, prefix: Prompt | None = None
-) -> Step:
+def _ask_confirmation(state: DialogState, pending: Pending, prefix: Prompt | None = None) -> Step:
     q, template = state.question, state.questionnaire
     heard = spoken_answer(q, pending.value)
     shown = str(pending.value) if isinstance(pending.value, int) else heard

@@ -13,15 +13,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, NoReturn, cast
+from typing import Any, Literal, NoReturn, cast
 
 from hana_voice.errors import TemplateError
 from hana_voice.questionnaire.branching import AskIf, Condition
 from hana_voice.questionnaire.template import (
     ANSWER_TYPES,
     BUILTIN_FALLBACKS,
-    PLACEHOLDERS,
     KEYPAD_INTENTS,
+    PLACEHOLDERS,
     PROMPT_NAMES,
     RATING_MAX,
     RATING_MIN,
@@ -264,7 +264,9 @@ def _with_ask_if(
         return q
     earlier = {o.id: o for o in questions if o.order < q.order}
     condition = _condition(f, raw, f"{path}.ask_if", earlier)
-    return replace(q, ask_if=condition if isinstance(condition, AskIf) else AskIf("all", (condition,)))
+    if isinstance(condition, Condition):
+        condition = AskIf("all", (condition,))
+    return replace(q, ask_if=condition)
 
 
 def _condition(
@@ -276,7 +278,7 @@ def _condition(
         data = f.obj(value, path, frozenset({"all", "any"}))
         if len(data) != 1:
             f.fail(path, "give either all or any, not both")
-        mode = "all" if "all" in data else "any"
+        mode: Literal["all", "any"] = "all" if "all" in data else "any"
         parts = data[mode]
         if not isinstance(parts, list) or not parts:
             f.fail(f"{path}.{mode}", "must be a non-empty list of conditions")

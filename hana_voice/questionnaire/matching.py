@@ -145,8 +145,12 @@ def option_table(options: tuple[Option, ...]) -> Table:
 
 def scan(words: Sequence[str], table: Table = BASE_TABLE) -> list[Span]:
     """Label ``words`` left to right, taking the longest phrase at each position."""
-    longest = _BASE_MAX if table is BASE_TABLE else _IDENTITY_MAX if table is IDENTITY_TABLE else (
-        _max_len(table)
+    longest = (
+        _BASE_MAX
+        if table is BASE_TABLE
+        else _IDENTITY_MAX
+        if table is IDENTITY_TABLE
+        else (_max_len(table))
     )
     spans: list[Span] = []
     i = 0

@@ -1,24 +1,19 @@
 """The outcome of a call: exactly one per call, from a documented set (docs/questionnaires.md).
 
-=====================  ============================================================  =========
-outcome                reached when                                                  status
-=====================  ============================================================  =========
-completed              the questionnaire was walked to its closing                   completed
-partial                the call ended early after the caller was heard (hang-up,     incomplete
-                       drop, identity or consent never made clear)
-consent_refused        the caller said no (or "I don't want") to the consent          consent_refused
-                       question
-stopped                the caller asked to stop during the questions                 stopped
-do_not_call            the caller asked never to be called again                     stopped
-callback_requested     busy / "call me later" / the patient is not here; the time    incomplete
-                       asked for, resolved, is in the detail (``callback_at``)
-wrong_person           the identity check was answered no                            incomplete
-escalated              handed to a person (critical answer, request, failures)       escalated
-transfer_failed        a promised transfer to a person could not be made (set by     escalated
-                       the telephony side, see ``Call.set_outcome``)
-no_response            nothing was heard from the caller at all                      incomplete
-failed                 a technical failure ended the call                            error
-=====================  ============================================================  =========
+- ``completed`` (status completed): the questionnaire was walked to its closing.
+- ``partial`` (incomplete): the call ended early after the caller was heard (hang-up, drop,
+  identity or consent never made clear).
+- ``consent_refused`` (consent_refused): no, or "I don't want", to the consent question.
+- ``stopped`` (stopped): the caller asked to stop during the questions.
+- ``do_not_call`` (stopped): the caller asked never to be called again.
+- ``callback_requested`` (incomplete): busy, "call me later", or the patient is not there;
+  the time asked for, resolved, is the detail's ``callback_at`` (None when none was said).
+- ``wrong_person`` (incomplete): the identity check was answered no.
+- ``escalated`` (escalated): handed to a person (critical answer, request, failures).
+- ``transfer_failed`` (escalated): a promised transfer could not be made; set by the
+  telephony side with ``Call.set_outcome``.
+- ``no_response`` (incomplete): nothing was heard from the caller at all.
+- ``failed`` (error): a technical failure ended the call.
 
 ``status`` is the results store's older, coarser call status, kept for the hand-over's
 ``status`` field and existing readers.

@@ -159,8 +159,7 @@ class Prompts:
     #: The identity check, asked only when the call's context names the patient.
     identity: Prompt = Prompt(
         "السلام عليكم، هل أتحدث مع {patient_name}؟ قل نعم أو لا، أو اضغط ١ لنعم و٢ لا.",
-        "السَّلَامُ عَلَيْكُم، هَلْ أَتَحَدَّثُ مَعَ {patient_name}؟ "
-        "قُلْ نَعَم أَوْ لَا، أَوِ اضْغَطْ وَاحِد لِنَعَم، وَاثْنَيْن لِلَا.",
+        "السَّلَامُ عَلَيْكُم، هَلْ أَتَحَدَّثُ مَعَ {patient_name}؟ قُلْ نَعَم أَوْ لَا، أَوِ اضْغَطْ وَاحِد لِنَعَم، وَاثْنَيْن لِلَا.",
     )
     #: "Who is this?" before the identity is confirmed: who calls, nothing about health.
     identify_identity: Prompt = Prompt(
@@ -170,8 +169,7 @@ class Prompts:
     #: "Who is this?" after it: who calls and why.
     identify: Prompt = Prompt(
         "معك هناء، المساعدة الصوتية من {hospital_name}. نتصل بك للاطمئنان على صحتك.",
-        "مَعَكَ هَنَاء، المُسَاعِدَةُ الصَّوْتِيَّةُ مِنْ {hospital_name}. "
-        "نَتَّصِلُ بِكَ لِلاطْمِئْنَانِ عَلَى صِحَّتِك.",
+        "مَعَكَ هَنَاء، المُسَاعِدَةُ الصَّوْتِيَّةُ مِنْ {hospital_name}. نَتَّصِلُ بِكَ لِلاطْمِئْنَانِ عَلَى صِحَّتِك.",
     )
     wrong_person: Prompt = Prompt(
         "نعتذر عن الإزعاج، يبدو أننا اتصلنا بالشخص الخطأ. مع السلامة.",

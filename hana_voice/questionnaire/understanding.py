@@ -153,13 +153,11 @@ def _is_negation(span: Span) -> bool:
 
 
 def _negated_want(spans: Sequence[Span]) -> bool:
-    return any(
-        span.label == "want" and _is_negation(before) for before, span in pairwise(spans)
-    )
+    return any(span.label == "want" and _is_negation(before) for before, span in pairwise(spans))
 
 
 def _never_call(spans: Sequence[Span]) -> bool:
-    """"Do not call me (again)": a negation or "enough" just before a call verb."""
+    """ "Do not call me (again)": a negation or "enough" just before a call verb."""
     sig = _meaningful(spans)
     for i, span in enumerate(sig):
         if span.label != "call":

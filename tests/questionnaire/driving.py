@@ -31,9 +31,7 @@ class Call:
         context: Mapping[str, Any] | None = None,
         started_at: datetime | None = None,
     ) -> None:
-        self.state, actions = start(
-            questionnaire, channel, context=context, started_at=started_at
-        )
+        self.state, actions = start(questionnaire, channel, context=context, started_at=started_at)
         self.actions: list[Action] = list(actions)
 
     def send(self, *events: Event) -> list[Action]:

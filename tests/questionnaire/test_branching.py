@@ -78,9 +78,7 @@ def test_the_worked_example_loads_with_its_conditions() -> None:
          "unknown field"),
     ],
 )  # fmt: skip
-def test_bad_conditions_name_the_field(
-    index: int, ask_if: Any, field: str, problem: str
-) -> None:
+def test_bad_conditions_name_the_field(index: int, ask_if: Any, field: str, problem: str) -> None:
     data = with_ask_if(index, ask_if)
     with pytest.raises(TemplateError) as caught:
         parse_questionnaire(data, "t.json")
@@ -215,9 +213,8 @@ def test_every_answer_sequence_walks_a_valid_path_to_one_outcome(
     records = of(RecordAnswer, log)
     ids = [r.question_id for r in records]
     assert len(ids) == len(set(ids))
-    assert [EXAMPLE.question(i).order for i in ids] == sorted(  # type: ignore[union-attr]
-        EXAMPLE.question(i).order for i in ids  # type: ignore[union-attr]
-    )
+    order = {q.id: q.order for q in EXAMPLE.questions}
+    assert [order[i] for i in ids] == sorted(order[i] for i in ids)
     asked = [s.expects.question_id for s in of(Speak, log) if s.expects is not None]
     _asked_ok(EXAMPLE, asked, records)
     if finishes[0].outcome == "completed":

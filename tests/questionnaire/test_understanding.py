@@ -5,11 +5,10 @@ from __future__ import annotations
 import pytest
 
 from hana_voice.questionnaire import Questionnaire, expected_phrases, interpret
-from hana_voice.questionnaire.template import Question
-from hana_voice.questionnaire.understanding import spoken_answer
-from hana_voice.questionnaire.understanding import Interpretation
-from hana_voice.settings import DEFAULT_QUESTIONNAIRE_DIR
 from hana_voice.questionnaire.loading import load_questionnaires
+from hana_voice.questionnaire.template import Option, Question
+from hana_voice.questionnaire.understanding import Interpretation, spoken_answer
+from hana_voice.settings import DEFAULT_QUESTIONNAIRE_DIR
 from tests.questionnaire.labelled import FILES, GROUPS, Labelled, labelled
 
 YES_NO = labelled("yes_no")
@@ -23,7 +22,7 @@ ISSUE_14 = ("self-correction", "do-not-call", "refusal", "bare negation")
 
 
 def _read(name: str, row: Labelled) -> Interpretation:
-    options = ()
+    options: tuple[Option, ...] = ()
     if name == "multiple_choice":
         shipped = load_questionnaires(DEFAULT_QUESTIONNAIRE_DIR)["post_discharge_followup"]
         question = shipped.question("overall_condition")
