@@ -3,6 +3,7 @@ personal prompts prepared at set-up and kept out of the prompt cache."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,10 @@ async def _stored(server: RunningServer, session_id: str) -> dict[str, Any]:
     return stored
 
 
-async def test_wrong_person_is_stored_shown_and_counted(settings: Settings) -> None:
+async def test_wrong_person_is_stored_shown_and_counted(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     loaders, _, tts = fake_loaders()
     async with run_server(live(settings), loaders) as server:
         with trio.fail_after(10):
@@ -68,6 +72,35 @@ async def test_wrong_person_is_stored_shown_and_counted(settings: Settings) -> N
         cache = server.services.extras["prompt_cache"]
         assert await cache.get(tts, identity["text"]) is None
         assert NAME in " ".join(tts.texts)
+    assert "call.outcome" in caplog.text and NAME not in caplog.text
+
+
+async def test_skipped_questions_are_stored_skipped(settings: Settings) -> None:
+    loaders, _, _ = fake_loaders()
+    async with run_server(live(settings), loaders) as server:
+        with trio.fail_after(10):
+            await server.services.engines.loaded.wait()
+        async with connect(server.ws_url + PATH) as client:
+            ready = await client.until("ready")
+            await client.send_json({"type": "start", "sample_rate": 16000,
+                                    "questionnaire_id": "personal_followup"})  # fmt: skip
+            greeting = await _prompt(client)
+            assert greeting["id"].endswith("greeting")  # no name: no identity check
+            for key in ("1", "1", "2"):  # consent; taking the medication; pain 2
+                await client.send_json({"type": "dtmf", "digit": key})
+                await _prompt(client)
+            await client.send_json({"type": "stop"})
+            await client.closed()
+        stored = await _stored(server, ready["session_id"])
+        statuses = {a["question_id"]: a["status"] for a in stored["answers"]}
+        assert statuses == {
+            "taking_medication": "answered",
+            "medication_problem": "skipped",
+            "side_effects_severe": "skipped",
+            "pain_level": "answered",
+            "pain_worse_at_night": "skipped",
+        }
+        assert stored["outcome"] == "partial"
 
 
 async def test_callback_time_reaches_the_result_and_the_store(settings: Settings) -> None:
