@@ -40,11 +40,12 @@ except for open-text questions, whose text is the answer.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Literal
 
+from hana_voice.questionnaire import dialog_prompts as say
 from hana_voice.questionnaire.callback_time import DEFAULT_TIMEZONE, resolve_callback
 from hana_voice.questionnaire.dialog_messages import (
     CHANNELS,
@@ -65,17 +66,12 @@ from hana_voice.questionnaire.dialog_messages import (
     Speak,
     UserSaid,
 )
+from hana_voice.questionnaire.dialog_state import DialogState, Pending, Step
 from hana_voice.questionnaire.outcomes import Outcome
-from hana_voice.questionnaire.personal import personal_values, render
-from hana_voice.questionnaire.template import AnswerValue, Prompt, Question, Questionnaire
-from hana_voice.questionnaire.understanding import (
-    Interpretation,
-    expected_phrases,
-    interpret,
-    spoken_answer,
-)
+from hana_voice.questionnaire.personal import personal_values
+from hana_voice.questionnaire.template import AnswerValue, Questionnaire
+from hana_voice.questionnaire.understanding import Interpretation, interpret
 
-Phase = Literal["identity", "consent", "question", "confirm", "ending", "ended"]
 #: Repeats asked for on one step before a further request counts as a failed try.
 MAX_REPEATS = 3
 _DIGITS = tuple("0123456789")
@@ -87,54 +83,6 @@ __all__ = [
     "NoResponse", "Outcome", "Pending", "PromptPlayed", "RecordAnswer", "Source", "Speak",
     "Step", "UserSaid", "interrupted", "start", "step",
 ]  # fmt: skip
-
-Step = tuple["DialogState", tuple[Action, ...]]
-
-# ---------------------------------------------------------------- state
-
-
-@dataclass(frozen=True)
-class Pending:
-    """An answer waiting for the caller's confirmation."""
-
-    value: AnswerValue
-    confidence: float
-
-
-@dataclass(frozen=True)
-class DialogState:
-    questionnaire: Questionnaire
-    channel: Channel
-    phase: Phase = "consent"
-    index: int = 0
-    prompt_id: str = ""
-    seq: int = 0
-    attempts: int = 0
-    repeats: int = 0
-    keypad_buffer: str = ""
-    pending: Pending | None = None
-    unanswered_streak: int = 0
-    answers: tuple[RecordAnswer, ...] = ()
-    outcome: Outcome | None = None
-    reason: str = ""
-    escalation: str | None = None
-    final: Escalate | HangUp | None = None
-    #: Placeholder values from the call's context (patient data: never logged).
-    values: Mapping[str, str] = field(default_factory=dict)
-    #: When the call started (aware) and the hospital's time zone, for call-back times.
-    started_at: datetime | None = None
-    zone: str = DEFAULT_TIMEZONE
-    #: Whether the caller has said or keyed anything at all.
-    heard: bool = False
-    detail: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def question(self) -> Question:
-        return self.questionnaire.questions[min(self.index, len(self.questionnaire.questions) - 1)]
-
-    @property
-    def ended(self) -> bool:
-        return self.phase == "ended"
 
 
 def start(
@@ -155,8 +103,8 @@ def start(
     values = personal_values(context or {})
     state = DialogState(questionnaire, channel, values=values, started_at=started_at, zone=zone)
     if questionnaire.identity_check and "patient_name" in values:
-        return _ask_identity(state, None)
-    return _ask_consent(state, None)
+        return say.ask_identity(state, None)
+    return say.ask_consent(state, None)
 
 
 def interrupted(state: DialogState) -> Finished:
@@ -236,13 +184,13 @@ def _answer(state: DialogState, understood: Interpretation, asr: float) -> Step:
     value, confidence = understood.value, round(understood.confidence * asr, 3)
     if state.phase == "identity":
         if value == "yes":
-            return _ask_consent(replace(state, attempts=0, repeats=0), None)
+            return say.ask_consent(replace(state, attempts=0, repeats=0), None)
         if value == "no":
             return _closing(state, "wrong_person", "wrong_person", HangUp("wrong_person"))
         return _failed(state, "not_understood")
     if state.phase == "consent":
         if value == "yes":
-            return _ask(state, 0, None)
+            return say.ask(state, 0, None)
         if value == "no":
             return _closing(state, "consent_refused", "consent_refused", HangUp("consent_refused"))
         return _failed(state, "not_understood")
@@ -310,18 +258,18 @@ def _intent(state: DialogState, intent: str) -> Step:
         name = "identify_identity" if state.phase == "identity" else "identify"
         prefix = state.questionnaire.prompts.get(name)
     if state.phase == "identity":
-        return _ask_identity(state, prefix)
+        return say.ask_identity(state, prefix)
     if state.phase == "consent":
-        return _ask_consent(state, prefix)
+        return say.ask_consent(state, prefix)
     if state.phase == "confirm" and state.pending is not None:
-        return _ask_confirmation(state, state.pending, prefix)
-    return _ask(state, state.index, prefix, fresh=False)
+        return say.ask_confirmation(state, state.pending, prefix)
+    return say.ask(state, state.index, prefix, fresh=False)
 
 
 def _accept(state: DialogState, value: AnswerValue, confidence: float, source: Source) -> Step:
     doubtful = confidence < state.questionnaire.confirm_below
     if source == "voice" and state.question.type != "open_text" and doubtful:
-        return _ask_confirmation(replace(state, repeats=0), Pending(value, confidence))
+        return say.ask_confirmation(replace(state, repeats=0), Pending(value, confidence))
     return _record(state, value, confidence, source)
 
 
@@ -357,10 +305,10 @@ def _failed(state: DialogState, kind: Literal["no_response", "not_understood"]) 
             outcome: Outcome = "partial" if state.heard else "no_response"
             return _closing(state, "consent_refused", outcome, HangUp(f"{state.phase}_unclear"))
         if state.phase == "identity":
-            return _ask_identity(state, prefix)
-        return _ask_consent(state, prefix)
+            return say.ask_identity(state, prefix)
+        return say.ask_consent(state, prefix)
     if attempts <= q.max_retries:
-        return _ask(
+        return say.ask(
             replace(state, phase="question", pending=None), state.index, prefix, fresh=False
         )
     record = RecordAnswer(q.id, q.order, None, 0.0, "unanswered", attempts)
@@ -397,70 +345,8 @@ def _advance(state: DialogState) -> Step:
             replace(state, index=index), "closing", "completed", HangUp("completed")
         )
     else:
-        after, actions = _ask(state, index, None)
+        after, actions = say.ask(state, index, None)
     return after, (*skipped, *actions)
-
-
-def _speak(
-    state: DialogState,
-    name: str,
-    parts: Sequence[Prompt | None],
-    expects: Expectation | None,
-    interruptible: bool = True,
-) -> Step:
-    seq = state.seq + 1
-    prompt_id = f"{seq}:{name}"
-    fallbacks = state.questionnaire.fallbacks
-    rendered = [render(p, state.values, fallbacks) for p in parts if p is not None]
-    present = [p for p, _ in rendered]
-    speak = Speak(
-        prompt_id,
-        " ".join(p.spoken for p in present),
-        " ".join(p.text for p in present),
-        interruptible,
-        expects,
-        personal=any(personal for _, personal in rendered),
-    )
-    return replace(state, seq=seq, prompt_id=prompt_id), (speak,)
-
-
-def _ask_identity(state: DialogState, prefix: Prompt | None) -> Step:
-    template = state.questionnaire
-    expects = Expectation("identity", "yes_no", _YES_NO_PHRASES, template.response_timeout)
-    identity = template.prompts.identity
-    return _speak(replace(state, phase="identity"), "identity", (prefix, identity), expects)
-
-
-def _ask_consent(state: DialogState, prefix: Prompt | None) -> Step:
-    template = state.questionnaire
-    expects = Expectation("consent", "yes_no", _YES_NO_PHRASES, template.response_timeout)
-    return _speak(replace(state, phase="consent"), "greeting", (prefix, template.greeting), expects)
-
-
-def _ask(state: DialogState, index: int, prefix: Prompt | None, fresh: bool = True) -> Step:
-    q = state.questionnaire.questions[index]
-    if fresh:
-        state = replace(state, attempts=0, repeats=0)
-    state = replace(state, phase="question", index=index, pending=None, keypad_buffer="")
-    expects = Expectation(q.id, q.type, tuple(expected_phrases(q)), q.response_timeout)
-    return _speak(state, f"q:{q.id}", (prefix, q.prompt), expects)
-
-
-def _ask_confirmation(state: DialogState, pending: Pending, prefix: Prompt | None = None) -> Step:
-    q, template = state.question, state.questionnaire
-    heard = spoken_answer(q, pending.value)
-    shown = str(pending.value) if isinstance(pending.value, int) else heard
-    if q.type == "multiple_choice" and isinstance(pending.value, str):
-        option = q.option(pending.value)
-        shown = option.text if option else shown
-    confirmation = template.prompts.confirmation
-    prompt = Prompt(
-        confirmation.text.replace("{answer}", shown),
-        confirmation.spoken.replace("{answer}", heard),
-    )
-    expects = Expectation(f"confirm:{q.id}", "yes_no", _YES_NO_PHRASES, q.response_timeout)
-    state = replace(state, phase="confirm", pending=pending)
-    return _speak(state, f"confirm:{q.id}", (prefix, prompt), expects)
 
 
 def _escalate(state: DialogState, reason: EscalationReason) -> Step:
@@ -493,13 +379,10 @@ def _closing(
         pending=None,
         keypad_buffer="",
     )
-    return _speak(state, prompt_name, (prompt,), None, interruptible=False)
+    return say.speak(state, prompt_name, (prompt,), None, interruptible=False)
 
 
 def _finished(state: DialogState, actions: tuple[Action, ...]) -> Step:
     outcome = _outcome(state)
     done = Finished(outcome, state.reason, state.answers, state.escalation, state.detail)
     return replace(state, phase="ended", outcome=outcome), (*actions, done)
-
-
-_YES_NO_PHRASES = tuple(expected_phrases(Question(id="consent", order=0, text="", type="yes_no")))

@@ -9,19 +9,16 @@ be silently ignored), except the descriptive fields the front end stores beside 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal, NoReturn, cast
+from typing import Any, cast
 
 from hana_voice.errors import TemplateError
-from hana_voice.questionnaire.branching import AskIf, Condition
 from hana_voice.questionnaire.template import (
     ANSWER_TYPES,
     BUILTIN_FALLBACKS,
     KEYPAD_INTENTS,
-    PLACEHOLDERS,
     PROMPT_NAMES,
     RATING_MAX,
     RATING_MIN,
@@ -35,12 +32,12 @@ from hana_voice.questionnaire.template import (
     Question,
     Questionnaire,
 )
+from hana_voice.questionnaire.template_checks import check_placeholders, fallbacks_of, with_ask_if
+from hana_voice.questionnaire.template_fields import File as _File
+from hana_voice.questionnaire.template_fields import expected as _expected
+from hana_voice.questionnaire.template_fields import kind as _kind
+from hana_voice.questionnaire.template_fields import speech as _speech
 
-#: Descriptive fields the front end may store; accepted and not used.
-_METADATA = frozenset(
-    {"description", "name", "created_at", "updated_at", "is_active", "category", "required",
-     "metadata", "notes", "department", "survey_id"}
-)  # fmt: skip
 _TOP_FIELDS = frozenset(
     {"id", "version", "language", "title", "greeting", "closing", "prompts", "questions",
      "max_retries", "response_timeout", "confirm_below", "escalate_after_unanswered",
@@ -52,89 +49,6 @@ _QUESTION_FIELDS = frozenset(
 )  # fmt: skip
 _OPTION_FIELDS = frozenset({"id", "text", "speech_text", "text_vocalized", "synonyms"})
 _KEYS = frozenset("0123456789*#")
-_PLACEHOLDER = re.compile(r"\{([^{}\s]*)\}")
-#: Prompts said only when the context has the value they name: no fallback needed for it.
-_NEEDS_NO_FALLBACK = {"identity": "patient_name", "identify_identity": "patient_name"}
-
-
-class _File:
-    """Field access for one file that raises TemplateError with the field's path."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def fail(self, path: str, problem: str) -> NoReturn:
-        raise TemplateError(self.source, path, problem)
-
-    def obj(self, value: object, path: str, allowed: frozenset[str]) -> Mapping[str, Any]:
-        if not isinstance(value, dict):
-            self.fail(path, f"must be an object, not {_kind(value)}")
-        for key in value:
-            if key not in allowed and key not in _METADATA:
-                self.fail(f"{path}.{key}" if path else key, "unknown field")
-        return cast(Mapping[str, Any], value)
-
-    def text(self, data: Mapping[str, Any], key: str, path: str, *, required: bool = True) -> str:
-        value = data.get(key)
-        where = f"{path}.{key}" if path else key
-        if value is None:
-            if required:
-                self.fail(where, "missing required field")
-            return ""
-        if not isinstance(value, str):
-            self.fail(where, f"must be a string, not {_kind(value)}")
-        if required and not value.strip():
-            self.fail(where, "must not be empty")
-        return value.strip()
-
-    def integer(self, data: Mapping[str, Any], key: str, path: str, default: int | None,
-                low: int | None = None, high: int | None = None) -> int | None:  # fmt: skip
-        value = data.get(key)
-        where = f"{path}.{key}" if path else key
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(where, f"must be a whole number, not {_kind(value)}")
-        if (low is not None and value < low) or (high is not None and value > high):
-            self.fail(where, f"{value} is out of range {low}..{high}")
-        return value
-
-    def number(self, data: Mapping[str, Any], key: str, path: str, default: float,
-               low: float, high: float) -> float:  # fmt: skip
-        value = data.get(key)
-        where = f"{path}.{key}" if path else key
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            self.fail(where, f"must be a number, not {_kind(value)}")
-        if not low <= value <= high:
-            self.fail(where, f"{value} is out of range {low:g}..{high:g}")
-        return float(value)
-
-    def prompt(self, value: object, path: str, *, required: bool = True) -> Prompt | None:
-        if value is None:
-            if required:
-                self.fail(path, "missing required field")
-            return None
-        if isinstance(value, str):
-            if not value.strip():
-                self.fail(path, "must not be empty")
-            return Prompt(value.strip())
-        data = self.obj(value, path, frozenset({"text", "speech_text", "text_vocalized"}))
-        return Prompt(self.text(data, "text", path), _speech(self, data, path))
-
-
-def _kind(value: object) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
-        type(value), "null" if value is None else "a number"
-    )
-
-
-def _speech(f: _File, data: Mapping[str, Any], path: str) -> str | None:
-    spoken = f.text(data, "speech_text", path, required=False) or f.text(
-        data, "text_vocalized", path, required=False
-    )
-    return spoken or None
 
 
 def load_questionnaires(directory: Path) -> dict[str, Questionnaire]:
@@ -188,14 +102,14 @@ def parse_questionnaire(data: object, source: str) -> Questionnaire:
     _unique(f, [q.id for q in questions], "questions", "id")
     _unique(f, [q.order for q in questions], "questions", "order")
     questions = tuple(
-        _with_ask_if(f, q, item, f"questions[{i}]", questions)
+        with_ask_if(f, q, item, f"questions[{i}]", questions)
         for i, (q, item) in enumerate(zip(questions, questions_raw, strict=True))
     )
     identity_check = top.get("identity_check", True)
     if not isinstance(identity_check, bool):
         f.fail("identity_check", f"must be true or false, not {_kind(identity_check)}")
-    fallbacks = _fallbacks(f, top.get("fallbacks"))
-    _check_placeholders(f, top, fallbacks)
+    fallbacks = fallbacks_of(f, top.get("fallbacks"))
+    check_placeholders(f, top, fallbacks)
     return Questionnaire(
         id=f.text(top, "id", ""),
         version=str(version),
@@ -214,109 +128,6 @@ def parse_questionnaire(data: object, source: str) -> Questionnaire:
         source=source,
         identity_check=identity_check,
         fallbacks={**BUILTIN_FALLBACKS, **fallbacks},
-    )
-
-
-def _fallbacks(f: _File, value: object) -> dict[str, str]:
-    if value is None:
-        return {}
-    data = f.obj(value, "fallbacks", frozenset(PLACEHOLDERS))
-    return {key: f.text(data, key, "fallbacks") for key in data}
-
-
-def _texts(value: object) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [v for k in ("text", "speech_text", "text_vocalized")
-                if isinstance(v := value.get(k), str)]  # fmt: skip
-    return []
-
-
-def _check_placeholders(f: _File, top: Mapping[str, Any], fallbacks: Mapping[str, str]) -> None:
-    """Every ``{name}`` is a known placeholder with a fallback; ``{answer}`` only where read."""
-    places: list[tuple[str, object, str | None]] = [
-        ("greeting", top.get("greeting"), None),
-        ("closing", top.get("closing"), None),
-    ]
-    prompts = top.get("prompts") or {}
-    places += [(f"prompts.{name}", prompts[name], name) for name in prompts]
-    for i, question in enumerate(top.get("questions") or []):
-        places.append((f"questions[{i}]", question, None))
-    for path, value, prompt_name in places:
-        for text in _texts(value):
-            for name in _PLACEHOLDER.findall(text):
-                if name == "answer" and prompt_name == "confirmation":
-                    continue
-                if name not in PLACEHOLDERS:
-                    f.fail(path, f"unknown placeholder {{{name}}}; one of "
-                           + ", ".join(f"{{{p}}}" for p in PLACEHOLDERS))  # fmt: skip
-                if name not in fallbacks and _NEEDS_NO_FALLBACK.get(prompt_name or "") != name:
-                    f.fail(path, f"{{{name}}} needs a fallback wording in fallbacks.{name}, "
-                           "said when the call's context lacks the value")  # fmt: skip
-
-
-def _with_ask_if(
-    f: _File, q: Question, item: object, path: str, questions: tuple[Question, ...]
-) -> Question:
-    raw = item.get("ask_if") if isinstance(item, dict) else None
-    if raw is None:
-        return q
-    earlier = {o.id: o for o in questions if o.order < q.order}
-    condition = _condition(f, raw, f"{path}.ask_if", earlier)
-    if isinstance(condition, Condition):
-        condition = AskIf("all", (condition,))
-    return replace(q, ask_if=condition)
-
-
-def _condition(
-    f: _File, value: object, path: str, earlier: Mapping[str, Question]
-) -> Condition | AskIf:
-    if isinstance(value, list):
-        value = {"all": value}
-    if isinstance(value, dict) and ("all" in value or "any" in value):
-        data = f.obj(value, path, frozenset({"all", "any"}))
-        if len(data) != 1:
-            f.fail(path, "give either all or any, not both")
-        mode: Literal["all", "any"] = "all" if "all" in data else "any"
-        parts = data[mode]
-        if not isinstance(parts, list) or not parts:
-            f.fail(f"{path}.{mode}", "must be a non-empty list of conditions")
-        return AskIf(mode, tuple(
-            _condition(f, part, f"{path}.{mode}[{i}]", earlier) for i, part in enumerate(parts)
-        ))  # fmt: skip
-    data = f.obj(value, path, frozenset({"question", "equals", "one_of", "at_least", "at_most"}))
-    target_id = f.text(data, "question", path)
-    target = earlier.get(target_id)
-    if target is None:
-        f.fail(f"{path}.question", f"{target_id!r} is not a question asked before this one")
-    if target.type == "open_text":
-        f.fail(f"{path}.question", f"{target_id!r} is open_text: its answers cannot be tested")
-    tests = [k for k in ("equals", "one_of", "at_least", "at_most") if k in data]
-    if not tests:
-        f.fail(path, "needs a test: equals, one_of, at_least or at_most")
-    for key in ("equals", "one_of"):
-        if key not in data:
-            continue
-        values = data[key] if key == "one_of" else [data[key]]
-        if key == "one_of" and (not isinstance(values, list) or not values):
-            f.fail(f"{path}.one_of", "must be a non-empty list")
-        for j, v in enumerate(values):
-            where = f"{path}.one_of[{j}]" if key == "one_of" else f"{path}.equals"
-            if isinstance(v, bool) or not isinstance(v, str | int) or not target.accepts(v):
-                f.fail(where, f"{v!r} is not {_expected(target)} (answers of {target_id!r})")
-    bounds: dict[str, int | None] = {}
-    for key in ("at_least", "at_most"):
-        if key in data and target.type not in ("rating", "numeric"):
-            f.fail(f"{path}.{key}", f"{target_id!r} is {target.type}: only rating and numeric "
-                   "answers have bounds")  # fmt: skip
-        bounds[key] = f.integer(data, key, path, None)
-    return Condition(
-        target_id,
-        equals=data.get("equals"),
-        one_of=frozenset(data["one_of"]) if "one_of" in data else None,
-        at_least=bounds["at_least"],
-        at_most=bounds["at_most"],
     )
 
 
@@ -470,13 +281,3 @@ def _critical(f: _File, value: object, path: str, q: Question) -> Critical:
             f.fail(f"{path}.{key}", "only rating and numeric questions have numeric bounds")
         bounds[key] = f.integer(data, key, path, None, q.minimum, q.maximum)
     return Critical(frozenset(answers), bounds["at_least"], bounds["at_most"])
-
-
-def _expected(q: Question) -> str:
-    if q.type == "yes_no":
-        return "one of yes, no, uncertain"
-    if q.type == "multiple_choice":
-        return "an option id in options (" + ", ".join(o.id for o in q.options) + ")"
-    if q.type == "open_text":
-        return "allowed for open_text"
-    return f"a whole number from {q.minimum} to {q.maximum if q.maximum is not None else 'any'}"

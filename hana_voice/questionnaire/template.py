@@ -100,13 +100,13 @@ class Question:
     #: Keypad digit -> answer value (yes/no, option id, or a number).
     keypad: Mapping[str, AnswerValue] = field(default_factory=dict)
     critical: Critical = Critical()
+    #: Asked only when these conditions on earlier answers hold; otherwise recorded "skipped".
+    ask_if: AskIf | None = None
     max_retries: int = DEFAULT_MAX_RETRIES
     response_timeout: float = DEFAULT_RESPONSE_TIMEOUT
     #: Accepted range for rating and numeric answers (inclusive).
     minimum: int | None = None
     maximum: int | None = None
-    #: Asked only when these conditions on earlier answers hold; otherwise recorded "skipped".
-    ask_if: AskIf | None = None
 
     @property
     def prompt(self) -> Prompt:
