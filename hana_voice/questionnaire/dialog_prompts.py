@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+from hana_voice.questionnaire import lexicon
 from hana_voice.questionnaire.dialog_messages import Expectation, Speak
 from hana_voice.questionnaire.dialog_state import DialogState, Pending, Step
 from hana_voice.questionnaire.personal import render
@@ -41,7 +42,7 @@ def speak(
 
 def ask_identity(state: DialogState, prefix: Prompt | None) -> Step:
     template = state.questionnaire
-    expects = Expectation("identity", "yes_no", _YES_NO_PHRASES, template.response_timeout)
+    expects = Expectation("identity", "yes_no", _IDENTITY_PHRASES, template.response_timeout)
     identity = template.prompts.identity
     return speak(replace(state, phase="identity"), "identity", (prefix, identity), expects)
 
@@ -79,3 +80,8 @@ def ask_confirmation(state: DialogState, pending: Pending, prefix: Prompt | None
 
 
 _YES_NO_PHRASES = tuple(expected_phrases(Question(id="consent", order=0, text="", type="yes_no")))
+#: The identity check also hears "not here" and "his brother".
+_IDENTITY_PHRASES = (
+    *lexicon.grammar_words(_YES_NO_PHRASES[:-1], lexicon.ABSENT, lexicon.RELATIVE),
+    "[unk]",
+)

@@ -49,6 +49,8 @@ def test_identity_is_checked_first_when_the_context_names_the_patient(mini: Ques
     first = call.last_speak
     assert first.expects is not None and first.expects.question_id == "identity"
     assert "سارة العتيبي" in first.text and first.personal
+    assert {"نعم", "مو موجود", "أخوه"} <= set(first.expects.phrases)
+    assert first.expects.phrases[-1] == "[unk]"
     assert call.state.phase == "identity"
     call.send(UserSaid("ايه نعم أنا"))
     assert call.last_speak.text == mini.greeting.spoken and not call.last_speak.personal
