@@ -59,6 +59,10 @@ class Metrics:
         )
         self.barge_ins = Counter("hana_barge_ins", "Prompts cut by the caller", registry=r)
         self.errors = Counter("hana_errors", "Errors reported to clients", ["code"], registry=r)
+        # issue 14: every call's one outcome (completed, callback_requested, ...)
+        self.call_outcomes = Counter(
+            "hana_call_outcomes", "Questionnaire calls by outcome", ["outcome"], registry=r
+        )
         self.dropped_audio = Counter(
             "hana_audio_dropped_frames", "Caller audio frames dropped (fell behind)", registry=r
         )

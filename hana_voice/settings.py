@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from hana_voice.errors import SettingsError
+from hana_voice.questionnaire.callback_time import timezone_named
 
 #: The example secret printed in the deployment guide; anybody can read it, so it is refused.
 GUIDE_EXAMPLE_SECRET = "hana_voice_shared_secret_2024_secure_key"
@@ -105,6 +106,9 @@ class Settings:
     models_watch_seconds: float = 10.0
     #: The longest wait between two download attempts (the back-off doubles up to it).
     models_retry_max_seconds: float = 300.0
+    # --- call outcomes and call-backs (issue 14) ---
+    #: The hospital's clock: call-back times ("tomorrow evening") are resolved in this zone.
+    callback_timezone: str = "Asia/Riyadh"
 
     @property
     def database_path(self) -> Path:
@@ -176,6 +180,8 @@ class Settings:
             models_mirror_url=r.url("MODELS_MIRROR_URL"),
             models_watch_seconds=r.number("MODELS_WATCH_SECONDS", 10.0, 0.0, 86400.0),
             models_retry_max_seconds=r.number("MODELS_RETRY_MAX_SECONDS", 300.0, 1.0, 86400.0),
+            # call outcomes and call-backs (issue 14)
+            callback_timezone=r.timezone("CALLBACK_TIMEZONE", "Asia/Riyadh"),
         )
         return settings
 
@@ -203,6 +209,18 @@ class _Reader:
 
     def text(self, name: str, default: str) -> str:
         return self._get(name) or default
+
+    def timezone(self, name: str, default: str) -> str:
+        """An IANA time zone name the system knows (issue 14: call-back times)."""
+
+        def conv(raw: str) -> str:
+            try:
+                timezone_named(raw)
+            except ValueError:
+                raise ValueError("not a time zone this system knows") from None
+            return raw
+
+        return self._parse(name, default, "an IANA time zone name, e.g. Asia/Riyadh", conv)
 
     def optional_text(self, name: str) -> str | None:
         return self._get(name)

@@ -17,7 +17,8 @@ from quart_trio import QuartTrio
 from hana_voice.engines.base import TextToSpeech
 from hana_voice.engines.prompt_cache import PromptCache, prompt_cache_dir
 from hana_voice.logs import log_event
-from hana_voice.questionnaire import Questionnaire, load_questionnaires
+from hana_voice.questionnaire import Prompt, Questionnaire, load_questionnaires
+from hana_voice.questionnaire.personal import render
 from hana_voice.results.outbox import OutboxWorker
 from hana_voice.results.routes import calls_blueprint
 from hana_voice.results.store import ResultStore
@@ -27,16 +28,25 @@ log = logging.getLogger(__name__)
 
 
 def prompt_texts(questionnaire: Questionnaire) -> Iterator[str]:
-    """Every fixed text the dialog may speak whole, as the dialog composes it."""
+    """Every fixed text the dialog may speak whole, as the dialog composes it.
+
+    Placeholders are filled with the template's fallbacks: the texts a call says when its
+    context lacks the values. Texts with a context value are personal and never cached.
+    """
     prompts = questionnaire.prompts
-    retry_prefixes = ("", prompts.no_response.spoken + " ", prompts.not_understood.spoken + " ")
+
+    def fixed(prompt: Prompt) -> str:
+        return render(prompt, {}, questionnaire.fallbacks)[0].spoken
+
+    retry_prefixes = ("", fixed(prompts.no_response) + " ", fixed(prompts.not_understood) + " ")
     for prefix in retry_prefixes:
-        yield prefix + questionnaire.greeting.spoken
+        yield prefix + fixed(questionnaire.greeting)
         for question in questionnaire.questions:
-            yield prefix + question.prompt.spoken
-    yield questionnaire.closing.spoken
-    for name in ("escalation_transfer", "escalation_message", "consent_refused", "stopped"):
-        yield prompts.get(name).spoken
+            yield prefix + fixed(question.prompt)
+    yield fixed(questionnaire.closing)
+    for name in ("escalation_transfer", "escalation_message", "consent_refused", "stopped",
+                 "wrong_person", "callback", "do_not_call"):  # fmt: skip
+        yield fixed(prompts.get(name))
 
 
 def install(app: QuartTrio, services: Services) -> None:

@@ -10,17 +10,20 @@ from __future__ import annotations
 import itertools
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import trio
 
 from hana_voice.admission import CLOSE_NORMAL, SessionHandle
+from hana_voice.calls.personal_audio import PreparedAudio
 from hana_voice.calls.transport import Transport
 from hana_voice.engines.manager import EngineSet
 from hana_voice.events import CallStarted, ErrorOut, Transcript, Utterance
 from hana_voice.logs import log_event
 from hana_voice.protocols.base import Codec, OutboundEvent
+from hana_voice.questionnaire.outcomes import OUTCOMES
 from hana_voice.services import Services
 
 log = logging.getLogger(__name__)
@@ -71,6 +74,12 @@ class Call:
     speech_ended_at: float | None = None
     phrases: list[str] | None = None
     phrases_changed: bool = False
+    #: Set from outside the dialog (a transfer that failed): wins over the dialog's outcome
+    #: when the call's result is stored. See :meth:`set_outcome`.
+    outcome_override: tuple[str, dict[str, Any]] | None = None
+    #: Personal prompts (names, dates) synthesised for this call while it was set up; memory
+    #: only, never the prompt cache.
+    prepared_audio: PreparedAudio | None = None
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     #: The engines this call uses from start to end: a hot switch affects only later calls.
     engines: EngineSet = field(init=False)
@@ -124,6 +133,15 @@ class Call:
 
     async def transcript(self, transcript: Transcript) -> None:
         await self.dialog_send.send(transcript)
+
+    def set_outcome(self, outcome: str, detail: Mapping[str, Any] | None = None) -> None:
+        """Set the call's outcome from outside the dialog, e.g. ``transfer_failed`` when a
+        promised transfer could not be made. Call it before the call's tasks end (the result
+        is stored as they end); the last one set wins. ValueError for an unknown outcome.
+        """
+        if outcome not in OUTCOMES:
+            raise ValueError(f"unknown call outcome {outcome!r}; one of {', '.join(OUTCOMES)}")
+        self.outcome_override = (outcome, dict(detail or {}))
 
     def end(self, reason: str, code: int = CLOSE_NORMAL) -> None:
         """End the call: cancels every task of its nursery. The first reason given wins."""

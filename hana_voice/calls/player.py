@@ -101,8 +101,12 @@ class Player:
             raise EngineUnavailable(f"speech synthesis is {self.call.engines.tts_state}")
         cache = services.extras.get("prompt_cache")
         chunker = _Chunker(tts.sample_rate, self.call.out_rate)
-        if utterance.cacheable and cache is not None:
+        prepared = self.call.prepared_audio
+        # A personal prompt synthesised while the call was set up (issue 14), else the cache.
+        pcm = None if prepared is None else await prepared.take(utterance.text)
+        if pcm is None and utterance.cacheable and cache is not None:
             pcm = await cache.get_or_synthesize(tts, services.runner, utterance.text)
+        if pcm is not None:
             for piece in iter_chunks(pcm, tts.sample_rate, CHUNK_MS):
                 for chunk in chunker.push(piece):
                     await pacer.send(chunk)

@@ -5,9 +5,15 @@ the caller says, keys and hears, and carries out its actions: speak, record each
 own transaction, escalate (Redirect: a transfer on telephony, a message on browsers), hang up.
 
 Answer timers start when a question has been *heard* (PromptPlayed: the mark echo on
-telephony), not when it was sent, and restart while the caller is speaking. If the call ends
-early (hang-up, disconnect, shutdown) the answers so far are kept and the call is marked
-incomplete, in a shielded ``finally``.
+telephony), not when it was sent, and restart while the caller is speaking.
+
+The call's outcome (:mod:`hana_voice.questionnaire.outcomes`) is stored once, as the dialog
+task ends, in a shielded ``finally``: the dialog's own outcome; if the call ended early
+(hang-up, disconnect, shutdown) what the dialog says of a call ending there (``partial`` or
+``no_response``); ``failed`` when an error ended it; and an outcome set from outside with
+:meth:`Call.set_outcome` (``transfer_failed``) wins over all of these. The answers so far are
+always kept. Personal prompts (with the patient's name) are synthesised as the call is set up,
+alongside the store's first write, and never cached (:mod:`hana_voice.calls.personal_audio`).
 """
 
 from __future__ import annotations
@@ -15,13 +21,15 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import trio
 
 from hana_voice.calls.call import Call, CallerSpeaking, PromptPlayed
-from hana_voice.errors import StoreError
+from hana_voice.calls.personal_audio import PreparedAudio
+from hana_voice.errors import EngineUnavailable, StoreError
 from hana_voice.events import (
     CallStarted,
     DtmfIn,
@@ -49,6 +57,7 @@ from hana_voice.questionnaire.dialog_messages import (
 )
 from hana_voice.questionnaire.dialog_messages import HangUp as DialogHangUp
 from hana_voice.questionnaire.dialog_messages import PromptPlayed as DialogPromptPlayed
+from hana_voice.questionnaire.outcomes import status_of
 from hana_voice.results.store import ResultStore
 
 log = logging.getLogger(__name__)
@@ -68,21 +77,57 @@ class QuestionnaireRun:
         self.waiting_prompt: str | None = None
         self.deadline = math.inf
         self.heard_at: float | None = None
-        self.finished = False
         self.started = time.monotonic()
+        self.state: machine.DialogState | None = None
+        #: The dialog's own end, once it has one.
+        self.result: Finished | None = None
+        self.stored = False
+        self.failed = False
 
     # --------------------------------------------------------------- loop
 
     async def run(self) -> None:
-        await self._begin()
-        state, actions = machine.start(self.questionnaire, _channel(self.call))
-        await self._perform(actions)
-        while not state.ended:
-            event = await self._next_event()
-            if event is None:
-                continue
-            state, actions = machine.step(state, event)
+        settings = self.call.services.settings
+        state, actions = machine.start(
+            self.questionnaire,
+            _channel(self.call),
+            context=self.setup.context,
+            started_at=datetime.now(UTC),
+            zone=settings.callback_timezone,
+        )
+        self.state = state
+        async with trio.open_nursery() as nursery:
+            self._prepare(nursery, state, actions)
+            await self._begin()
             await self._perform(actions)
+            while not state.ended:
+                event = await self._next_event()
+                if event is None:
+                    continue
+                state, actions = machine.step(state, event)
+                self.state = state
+                await self._perform(actions)
+            nursery.cancel_scope.cancel()  # personal prompts never said need no audio
+
+    def _prepare(
+        self, nursery: trio.Nursery, state: machine.DialogState, actions: tuple[Action, ...]
+    ) -> None:
+        """Start synthesising the personal prompts the call opens with (and, after an
+        identity check, the greeting that follows a yes)."""
+        try:
+            tts = self.call.services.engines.require_tts()
+        except EngineUnavailable:
+            return
+        speaks = [a for a in actions if isinstance(a, Speak)]
+        if state.phase == "identity":
+            _, after_yes = machine.step(state, UserSaid("نعم"))
+            speaks += [a for a in after_yes if isinstance(a, Speak)]
+        personal = [s.text for s in speaks if s.personal]
+        if not personal:
+            return
+        prepared = self.call.prepared_audio = PreparedAudio()
+        for text in personal:
+            nursery.start_soon(prepared.prepare, tts, self.call.services.runner, text)
 
     async def _next_event(self) -> Event | None:
         with trio.move_on_at(self.deadline):
@@ -150,7 +195,8 @@ class QuestionnaireRun:
         await self.call.say(
             action.text,
             interruptible=action.interruptible,
-            cacheable=True,
+            # A prompt naming the patient is patient data: never in the prompt cache.
+            cacheable=not action.personal,
             utterance_id=action.prompt_id,
         )
 
@@ -177,8 +223,7 @@ class QuestionnaireRun:
         await self.call.emit(Redirect(action.message or action.reason))
 
     async def _finish(self, action: Finished) -> None:
-        self.finished = True
-        await self._store_finish(action.outcome)
+        self.result = action
         answers = [
             {
                 "question_id": a.question_id,
@@ -188,6 +233,7 @@ class QuestionnaireRun:
                 "status": a.status,
             }
             for a in action.answers
+            if a.status != "skipped"
         ]
         await self.call.emit(
             ResultOut(
@@ -195,6 +241,7 @@ class QuestionnaireRun:
                     "session_id": self.call.session_id,
                     "questionnaire_id": self.questionnaire.id,
                     "outcome": action.outcome,
+                    "outcome_detail": dict(action.detail),
                     "reason": action.reason,
                     "answers": answers,
                 }
@@ -222,13 +269,40 @@ class QuestionnaireRun:
             ),
         )
 
-    async def _store_finish(self, outcome: str) -> None:
+    def outcome(self) -> tuple[str, Mapping[str, Any]]:
+        """The call's one outcome as things stand (see the module's docstring)."""
+        if self.call.outcome_override is not None:
+            return self.call.outcome_override
+        if self.result is not None:
+            return self.result.outcome, self.result.detail
+        if self.failed:
+            return "failed", {}
+        if self.state is None:
+            return "no_response", {}
+        ended = machine.interrupted(self.state)
+        return ended.outcome, ended.detail
+
+    async def conclude(self) -> None:
+        """Store the call's outcome, once, as the dialog task ends."""
+        if self.stored:
+            return
+        self.stored = True
+        outcome, detail = self.outcome()
+        self.call.services.metrics.call_outcomes.labels(outcome).inc()
+        log_event(log, logging.INFO, "call.outcome", session_id=self.call.session_id,
+                  outcome=outcome)  # fmt: skip
         if self.store is None:
             return
         duration = round(time.monotonic() - self.started, 3)
         await self._stored(
             "call.finish_not_stored",
-            self.store.finish_call(self.call.session_id, outcome, duration),
+            self.store.finish_call(
+                self.call.session_id,
+                status_of(outcome),
+                duration,
+                outcome=outcome,
+                outcome_detail=detail,
+            ),
         )
 
     async def _stored(self, event: str, write: Awaitable[object]) -> None:
@@ -241,12 +315,6 @@ class QuestionnaireRun:
             await write
         except StoreError as exc:
             log_event(log, logging.ERROR, event, session_id=self.call.session_id, code=exc.code)
-
-    async def ended_early(self) -> None:
-        """The call ended before the dialog did: keep what was answered, mark incomplete."""
-        if not self.finished:
-            self.finished = True
-            await self._store_finish("incomplete")
 
 
 def _channel(call: Call) -> machine.Channel:
@@ -270,9 +338,12 @@ async def questionnaire_dialog(call: Call) -> None:
     run = QuestionnaireRun(call, questionnaire, setup)
     try:
         await run.run()
+    except Exception:
+        run.failed = True  # the session turns it into a close with a reason
+        raise
     finally:
         with trio.CancelScope(shield=True), trio.move_on_after(10):
-            await run.ended_early()
+            await run.conclude()
 
 
 async def _wait_for_setup(call: Call) -> CallStarted:

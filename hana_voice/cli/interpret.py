@@ -3,7 +3,12 @@
 Reads one answer per line on stdin and writes one JSON object per line on stdout::
 
     {"text": "...", "value": "yes" | "no" | "uncertain" | 7 | null,
-     "intent": "repeat" | "human" | "stop" | null, "confidence": 0.95}
+     "intent": "repeat" | "human" | "stop" | "identify" | "callback" | null,
+     "do_not_call": false, "confidence": 0.95}
+
+``do_not_call`` is true for a ``stop`` that asks never to be called again. ``--type identity``
+reads answers to the identity check ("am I speaking with ...?"), where "not here" is a
+call-back and "I'm his brother" is no.
 
 Nothing is logged: the answers are patient data and go only to stdout.
 """
@@ -18,7 +23,7 @@ from typing import Any, TextIO
 
 from hana_voice.questionnaire.understanding import interpret
 
-TYPES = ("yes_no", "rating", "numeric")
+TYPES = ("yes_no", "rating", "numeric", "identity")
 
 
 def run_interpret(answer_type: str, stdin: TextIO, stdout: TextIO) -> int:
@@ -33,6 +38,7 @@ def run_interpret(answer_type: str, stdin: TextIO, stdout: TextIO) -> int:
             "text": text,
             "value": understood.value,
             "intent": understood.intent,
+            "do_not_call": understood.do_not_call,
             "confidence": understood.confidence,
         }
         stdout.write(json.dumps(record, ensure_ascii=False) + "\n")

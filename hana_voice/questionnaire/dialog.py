@@ -4,10 +4,22 @@ No I/O, no clock, no trio: the call session feeds it events (what the caller sai
 which prompt finished playing, which answer timer ran out, a hang-up) and carries out the
 actions it returns (speak, record, escalate, hang up). Flow::
 
-    greeting (asks consent) --yes--> question 1 .. question n --> closing --> HangUp
-        |no -> consent_refused prompt -> HangUp     critical answer / "a person" / 0 key
-        |unclear x retries -> goodbye -> HangUp       -> escalation prompt -> Escalate
-                                                    "stop" -> stopped prompt -> HangUp
+    [identity: "am I speaking with {patient_name}?"] --yes--> greeting (asks consent)
+        |no -> wrong_person   |not here / later -> callback_requested
+    greeting --yes--> question 1 .. question n --> closing --> HangUp       (completed)
+        |no / "I don't want" -> consent_refused prompt -> HangUp
+        |unclear x retries -> goodbye -> HangUp   (no_response, or partial once heard)
+    any step: critical answer / "a person" / 0 key -> escalation prompt -> Escalate
+              "stop" -> stopped     "never call again" -> do_not_call
+              "busy, call me later" -> callback_requested (with the resolved time)
+              "who is this?" -> who calls (and why, after the identity check), then asks again
+
+The identity check runs when the template has ``identity_check`` (the default) and the call's
+context names the patient; before it is confirmed nothing is said about health or department.
+A question whose ``ask_if`` does not hold on the answers so far is recorded "skipped" and not
+asked. Every call ends with exactly one outcome of
+:data:`~hana_voice.questionnaire.outcomes.OUTCOMES`; a hang-up before the end is
+``no_response`` when nothing was heard from the caller, else ``partial``.
 
 Every question re-prompts on silence (:class:`NoResponse`) or an answer it cannot use, up to
 its ``max_retries``, then records "unanswered" and goes on; ``escalate_after_unanswered``
@@ -28,10 +40,13 @@ except for open-text questions, whose text is the answer.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import Literal
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import datetime
+from typing import Any, Literal
 
+from hana_voice.questionnaire import dialog_prompts as say
+from hana_voice.questionnaire.callback_time import DEFAULT_TIMEZONE, resolve_callback
 from hana_voice.questionnaire.dialog_messages import (
     CHANNELS,
     Action,
@@ -45,22 +60,18 @@ from hana_voice.questionnaire.dialog_messages import (
     HangUp,
     KeyPressed,
     NoResponse,
-    Outcome,
     PromptPlayed,
     RecordAnswer,
     Source,
     Speak,
     UserSaid,
 )
-from hana_voice.questionnaire.template import AnswerValue, Prompt, Question, Questionnaire
-from hana_voice.questionnaire.understanding import (
-    Interpretation,
-    expected_phrases,
-    interpret,
-    spoken_answer,
-)
+from hana_voice.questionnaire.dialog_state import DialogState, Pending, Step
+from hana_voice.questionnaire.outcomes import Outcome
+from hana_voice.questionnaire.personal import personal_values
+from hana_voice.questionnaire.template import AnswerValue, Questionnaire
+from hana_voice.questionnaire.understanding import Interpretation, interpret
 
-Phase = Literal["consent", "question", "confirm", "ending", "ended"]
 #: Repeats asked for on one step before a further request counts as a failed try.
 MAX_REPEATS = 3
 _DIGITS = tuple("0123456789")
@@ -70,55 +81,47 @@ __all__ = [
     "CHANNELS", "MAX_REPEATS", "Action", "CallerHungUp", "Channel", "DialogState", "Escalate",
     "EscalationReason", "Event", "Expectation", "Finished", "HangUp", "KeyPressed",
     "NoResponse", "Outcome", "Pending", "PromptPlayed", "RecordAnswer", "Source", "Speak",
-    "Step", "UserSaid", "start", "step",
+    "Step", "UserSaid", "interrupted", "start", "step",
 ]  # fmt: skip
 
-Step = tuple["DialogState", tuple[Action, ...]]
 
-# ---------------------------------------------------------------- state
+def start(
+    questionnaire: Questionnaire,
+    channel: Channel,
+    *,
+    context: Mapping[str, Any] | None = None,
+    started_at: datetime | None = None,
+    zone: str = DEFAULT_TIMEZONE,
+) -> Step:
+    """Begin a call: check who answers (when the context names the patient), else greet.
 
-
-@dataclass(frozen=True)
-class Pending:
-    """An answer waiting for the caller's confirmation."""
-
-    value: AnswerValue
-    confidence: float
-
-
-@dataclass(frozen=True)
-class DialogState:
-    questionnaire: Questionnaire
-    channel: Channel
-    phase: Phase = "consent"
-    index: int = 0
-    prompt_id: str = ""
-    seq: int = 0
-    attempts: int = 0
-    repeats: int = 0
-    keypad_buffer: str = ""
-    pending: Pending | None = None
-    unanswered_streak: int = 0
-    answers: tuple[RecordAnswer, ...] = ()
-    outcome: Outcome | None = None
-    reason: str = ""
-    escalation: str | None = None
-    final: Escalate | HangUp | None = None
-
-    @property
-    def question(self) -> Question:
-        return self.questionnaire.questions[min(self.index, len(self.questionnaire.questions) - 1)]
-
-    @property
-    def ended(self) -> bool:
-        return self.phase == "ended"
-
-
-def start(questionnaire: Questionnaire, channel: Channel) -> Step:
-    """Begin a call: greet and ask for consent."""
+    ``context`` is the call's set-up context (placeholder values); ``started_at`` (aware) and
+    ``zone`` resolve call-back times ("بعد ساعة"); without ``started_at`` none is resolved.
+    """
     if channel not in CHANNELS:
         raise ValueError(f"channel must be one of {CHANNELS}, not {channel!r}")
-    return _ask_consent(DialogState(questionnaire, channel), None)
+    values = personal_values(context or {})
+    state = DialogState(questionnaire, channel, values=values, started_at=started_at, zone=zone)
+    if questionnaire.identity_check and "patient_name" in values:
+        return say.ask_identity(state, None)
+    return say.ask_consent(state, None)
+
+
+def interrupted(state: DialogState) -> Finished:
+    """The outcome of a call that ends now, from outside (hang-up, drop, shutdown)."""
+    if state.phase == "ended":
+        return Finished(_outcome(state), state.reason, state.answers, state.escalation,
+                        state.detail)  # fmt: skip
+    _, actions = step(state, CallerHungUp())
+    done = actions[-1]
+    assert isinstance(done, Finished)
+    return done
+
+
+def _outcome(state: DialogState) -> Outcome:
+    if state.outcome is not None:
+        return state.outcome
+    return "partial" if state.heard else "no_response"
 
 
 def step(state: DialogState, event: Event) -> Step:
@@ -126,9 +129,10 @@ def step(state: DialogState, event: Event) -> Step:
     if state.phase == "ended":
         return state, ()
     if isinstance(event, CallerHungUp):
-        outcome = state.outcome if state.phase == "ending" and state.outcome else "incomplete"
-        reason = state.reason if outcome != "incomplete" else "caller_hung_up"
-        return _finished(replace(state, outcome=outcome, reason=reason), ())
+        if state.phase == "ending" and state.outcome:
+            return _finished(state, ())
+        outcome: Outcome = "partial" if state.heard else "no_response"
+        return _finished(replace(state, outcome=outcome, reason="caller_hung_up"), ())
     if state.phase == "ending":
         if isinstance(event, PromptPlayed | NoResponse) and event.prompt_id == state.prompt_id:
             return _finished(state, (state.final,) if state.final else ())
@@ -140,7 +144,7 @@ def step(state: DialogState, event: Event) -> Step:
             return _keyed_number(state)
         return _failed(state, "no_response")
     if isinstance(event, KeyPressed):
-        return _key(state, event.digit)
+        return _key(replace(state, heard=True), event.digit)
     if isinstance(event, UserSaid):
         return _said(state, event)
     return state, ()  # PromptPlayed while waiting for an answer: the session's timer starts
@@ -152,22 +156,41 @@ def step(state: DialogState, event: Event) -> Step:
 def _said(state: DialogState, event: UserSaid) -> Step:
     if not event.text.strip():
         return state, ()  # an empty final transcript is noise; the answer timer decides
+    state = replace(state, heard=True)
     asr = min(max(event.confidence, 0.0), 1.0)
     if state.phase == "question":
         q = state.question
         understood = interpret(event.text, q.type, q.options)
     else:
-        understood = interpret(event.text, "yes_no")
+        understood = interpret(event.text, "identity" if state.phase == "identity" else "yes_no")
+    if understood.intent == "stop" and understood.do_not_call:
+        return _closing(state, "do_not_call", "do_not_call", HangUp("do_not_call"))
+    if understood.intent == "callback":
+        return _callback(state, event.text)
     if understood.intent is not None:
         return _intent(state, understood.intent)
     return _answer(state, understood, asr)
 
 
+def _callback(state: DialogState, text: str) -> Step:
+    at = None
+    if state.started_at is not None:
+        at = resolve_callback(text, state.started_at, state.zone)
+    state = replace(state, detail={"callback_at": at.isoformat() if at else None})
+    return _closing(state, "callback", "callback_requested", HangUp("callback_requested"))
+
+
 def _answer(state: DialogState, understood: Interpretation, asr: float) -> Step:
     value, confidence = understood.value, round(understood.confidence * asr, 3)
+    if state.phase == "identity":
+        if value == "yes":
+            return say.ask_consent(replace(state, attempts=0, repeats=0), None)
+        if value == "no":
+            return _closing(state, "wrong_person", "wrong_person", HangUp("wrong_person"))
+        return _failed(state, "not_understood")
     if state.phase == "consent":
         if value == "yes":
-            return _ask(state, 0, None)
+            return say.ask(state, 0, None)
         if value == "no":
             return _closing(state, "consent_refused", "consent_refused", HangUp("consent_refused"))
         return _failed(state, "not_understood")
@@ -180,7 +203,7 @@ def _answer(state: DialogState, understood: Interpretation, asr: float) -> Step:
 
 def _key(state: DialogState, digit: str) -> Step:
     q, template = state.question, state.questionnaire
-    if state.phase in ("consent", "confirm"):
+    if state.phase in ("identity", "consent", "confirm"):
         if digit in template.yes_no_keypad:
             understood = Interpretation(template.yes_no_keypad[digit], None, 1.0)
             return _answer(state, understood, 1.0)
@@ -221,21 +244,32 @@ def _intent(state: DialogState, intent: str) -> Step:
     if intent == "human":
         return _escalate(state, "caller_request")
     if intent == "stop":
+        if state.phase in ("identity", "consent"):
+            # "I don't want" before the questions is a refusal of the call.
+            return _closing(state, "consent_refused", "consent_refused", HangUp("consent_refused"))
         return _closing(state, "stopped", "stopped", HangUp("stopped"))
     if state.repeats >= MAX_REPEATS:
         return _failed(state, "not_understood")
     state = replace(state, repeats=state.repeats + 1, keypad_buffer="")
+    # "Who is this?": say who calls (and why, once the identity is confirmed), then ask again;
+    # not a failed try. Anything else here asked for a repeat.
+    prefix = None
+    if intent == "identify":
+        name = "identify_identity" if state.phase == "identity" else "identify"
+        prefix = state.questionnaire.prompts.get(name)
+    if state.phase == "identity":
+        return say.ask_identity(state, prefix)
     if state.phase == "consent":
-        return _ask_consent(state, None)
+        return say.ask_consent(state, prefix)
     if state.phase == "confirm" and state.pending is not None:
-        return _ask_confirmation(state, state.pending)
-    return _ask(state, state.index, None, fresh=False)
+        return say.ask_confirmation(state, state.pending, prefix)
+    return say.ask(state, state.index, prefix, fresh=False)
 
 
 def _accept(state: DialogState, value: AnswerValue, confidence: float, source: Source) -> Step:
     doubtful = confidence < state.questionnaire.confirm_below
     if source == "voice" and state.question.type != "open_text" and doubtful:
-        return _ask_confirmation(replace(state, repeats=0), Pending(value, confidence))
+        return say.ask_confirmation(replace(state, repeats=0), Pending(value, confidence))
     return _record(state, value, confidence, source)
 
 
@@ -266,12 +300,15 @@ def _failed(state: DialogState, kind: Literal["no_response", "not_understood"]) 
     attempts = state.attempts + 1
     state = replace(state, attempts=attempts, keypad_buffer="")
     prefix = template.prompts.get(kind)
-    if state.phase == "consent":
+    if state.phase in ("identity", "consent"):
         if attempts > template.max_retries:
-            return _closing(state, "consent_refused", "incomplete", HangUp("consent_unclear"))
-        return _ask_consent(state, prefix)
+            outcome: Outcome = "partial" if state.heard else "no_response"
+            return _closing(state, "consent_refused", outcome, HangUp(f"{state.phase}_unclear"))
+        if state.phase == "identity":
+            return say.ask_identity(state, prefix)
+        return say.ask_consent(state, prefix)
     if attempts <= q.max_retries:
-        return _ask(
+        return say.ask(
             replace(state, phase="question", pending=None), state.index, prefix, fresh=False
         )
     record = RecordAnswer(q.id, q.order, None, 0.0, "unanswered", attempts)
@@ -288,66 +325,32 @@ def _failed(state: DialogState, kind: Literal["no_response", "not_understood"]) 
 
 
 def _advance(state: DialogState) -> Step:
+    """Ask the next question whose ``ask_if`` holds; those passed over are recorded skipped."""
+    questions = state.questionnaire.questions
+    answered = {a.question_id: a.response for a in state.answers
+                if a.status == "answered" and a.response is not None}  # fmt: skip
+    skipped: list[RecordAnswer] = []
     index = state.index + 1
-    if index >= len(state.questionnaire.questions):
-        return _closing(replace(state, index=index), "closing", "completed", HangUp("completed"))
-    return _ask(state, index, None)
-
-
-def _speak(
-    state: DialogState,
-    name: str,
-    parts: Sequence[Prompt | None],
-    expects: Expectation | None,
-    interruptible: bool = True,
-) -> Step:
-    seq = state.seq + 1
-    prompt_id = f"{seq}:{name}"
-    present = [p for p in parts if p is not None]
-    speak = Speak(
-        prompt_id,
-        " ".join(p.spoken for p in present),
-        " ".join(p.text for p in present),
-        interruptible,
-        expects,
-    )
-    return replace(state, seq=seq, prompt_id=prompt_id), (speak,)
-
-
-def _ask_consent(state: DialogState, prefix: Prompt | None) -> Step:
-    template = state.questionnaire
-    expects = Expectation("consent", "yes_no", _YES_NO_PHRASES, template.response_timeout)
-    return _speak(replace(state, phase="consent"), "greeting", (prefix, template.greeting), expects)
-
-
-def _ask(state: DialogState, index: int, prefix: Prompt | None, fresh: bool = True) -> Step:
-    q = state.questionnaire.questions[index]
-    if fresh:
-        state = replace(state, attempts=0, repeats=0)
-    state = replace(state, phase="question", index=index, pending=None, keypad_buffer="")
-    expects = Expectation(q.id, q.type, tuple(expected_phrases(q)), q.response_timeout)
-    return _speak(state, f"q:{q.id}", (prefix, q.prompt), expects)
-
-
-def _ask_confirmation(state: DialogState, pending: Pending) -> Step:
-    q, template = state.question, state.questionnaire
-    heard = spoken_answer(q, pending.value)
-    shown = str(pending.value) if isinstance(pending.value, int) else heard
-    if q.type == "multiple_choice" and isinstance(pending.value, str):
-        option = q.option(pending.value)
-        shown = option.text if option else shown
-    confirmation = template.prompts.confirmation
-    prompt = Prompt(
-        confirmation.text.replace("{answer}", shown),
-        confirmation.spoken.replace("{answer}", heard),
-    )
-    expects = Expectation(f"confirm:{q.id}", "yes_no", _YES_NO_PHRASES, q.response_timeout)
-    state = replace(state, phase="confirm", pending=pending)
-    return _speak(state, f"confirm:{q.id}", (prompt,), expects)
+    while index < len(questions) and questions[index].ask_if is not None:
+        condition = questions[index].ask_if
+        assert condition is not None
+        if condition.holds(answered):
+            break
+        q = questions[index]
+        skipped.append(RecordAnswer(q.id, q.order, None, 0.0, "skipped", 0))
+        index += 1
+    state = replace(state, answers=(*state.answers, *skipped))
+    if index >= len(questions):
+        after, actions = _closing(
+            replace(state, index=index), "closing", "completed", HangUp("completed")
+        )
+    else:
+        after, actions = say.ask(state, index, None)
+    return after, (*skipped, *actions)
 
 
 def _escalate(state: DialogState, reason: EscalationReason) -> Step:
-    question_id = state.question.id if state.phase != "consent" else None
+    question_id = state.question.id if state.phase not in ("identity", "consent") else None
     prompts = state.questionnaire.prompts
     state = replace(state, escalation=reason)
     if state.channel == "telephony":
@@ -376,13 +379,10 @@ def _closing(
         pending=None,
         keypad_buffer="",
     )
-    return _speak(state, prompt_name, (prompt,), None, interruptible=False)
+    return say.speak(state, prompt_name, (prompt,), None, interruptible=False)
 
 
 def _finished(state: DialogState, actions: tuple[Action, ...]) -> Step:
-    outcome = state.outcome or "incomplete"
-    done = Finished(outcome, state.reason, state.answers, state.escalation)
+    outcome = _outcome(state)
+    done = Finished(outcome, state.reason, state.answers, state.escalation, state.detail)
     return replace(state, phase="ended", outcome=outcome), (*actions, done)
-
-
-_YES_NO_PHRASES = tuple(expected_phrases(Question(id="consent", order=0, text="", type="yes_no")))

@@ -6,13 +6,14 @@ machine in :mod:`hana_voice.questionnaire.dialog` re-exports them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
+from hana_voice.questionnaire.outcomes import Outcome
 from hana_voice.questionnaire.template import AnswerValue
 
 Channel = Literal["telephony", "browser"]
-Outcome = Literal["completed", "escalated", "stopped", "consent_refused", "incomplete"]
 Source = Literal["voice", "keypad"]
 EscalationReason = Literal["critical_answer", "caller_request", "repeated_failures"]
 CHANNELS: tuple[Channel, ...] = ("telephony", "browser")
@@ -76,6 +77,9 @@ class Speak:
     display_text: str
     interruptible: bool = True
     expects: Expectation | None = None
+    #: Holds a value from the call's context (a name, a date): synthesised for this call only,
+    #: never cached or logged.
+    personal: bool = False
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,8 @@ class RecordAnswer:
     question_order: int
     response: AnswerValue | None
     confidence: float
-    status: Literal["answered", "unanswered"]
+    #: "skipped": not asked, its ``ask_if`` did not hold (never handed over).
+    status: Literal["answered", "unanswered", "skipped"]
     attempts: int
     source: Source | None = None
     critical: bool = False
@@ -115,6 +120,9 @@ class Finished:
     reason: str
     answers: tuple[RecordAnswer, ...]
     escalation: str | None = None
+    #: More about the outcome: ``callback_at`` (ISO 8601 with offset, or None when no time
+    #: was said) for ``callback_requested``.
+    detail: Mapping[str, Any] = field(default_factory=dict)
 
 
 Action = Speak | RecordAnswer | Escalate | HangUp | Finished

@@ -12,11 +12,12 @@ import json
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, NoReturn, cast
+from typing import Any, cast
 
 from hana_voice.errors import TemplateError
 from hana_voice.questionnaire.template import (
     ANSWER_TYPES,
+    BUILTIN_FALLBACKS,
     KEYPAD_INTENTS,
     PROMPT_NAMES,
     RATING_MAX,
@@ -31,103 +32,23 @@ from hana_voice.questionnaire.template import (
     Question,
     Questionnaire,
 )
+from hana_voice.questionnaire.template_checks import check_placeholders, fallbacks_of, with_ask_if
+from hana_voice.questionnaire.template_fields import File as _File
+from hana_voice.questionnaire.template_fields import expected as _expected
+from hana_voice.questionnaire.template_fields import kind as _kind
+from hana_voice.questionnaire.template_fields import speech as _speech
 
-#: Descriptive fields the front end may store; accepted and not used.
-_METADATA = frozenset(
-    {"description", "name", "created_at", "updated_at", "is_active", "category", "required",
-     "metadata", "notes", "department", "survey_id"}
-)  # fmt: skip
 _TOP_FIELDS = frozenset(
     {"id", "version", "language", "title", "greeting", "closing", "prompts", "questions",
      "max_retries", "response_timeout", "confirm_below", "escalate_after_unanswered",
-     "keypad", "yes_no_keypad"}
+     "keypad", "yes_no_keypad", "identity_check", "fallbacks"}
 )  # fmt: skip
 _QUESTION_FIELDS = frozenset(
     {"id", "order", "text", "speech_text", "text_vocalized", "type", "options", "keypad",
-     "critical", "max_retries", "response_timeout", "min", "max"}
+     "critical", "max_retries", "response_timeout", "min", "max", "ask_if"}
 )  # fmt: skip
 _OPTION_FIELDS = frozenset({"id", "text", "speech_text", "text_vocalized", "synonyms"})
 _KEYS = frozenset("0123456789*#")
-
-
-class _File:
-    """Field access for one file that raises TemplateError with the field's path."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def fail(self, path: str, problem: str) -> NoReturn:
-        raise TemplateError(self.source, path, problem)
-
-    def obj(self, value: object, path: str, allowed: frozenset[str]) -> Mapping[str, Any]:
-        if not isinstance(value, dict):
-            self.fail(path, f"must be an object, not {_kind(value)}")
-        for key in value:
-            if key not in allowed and key not in _METADATA:
-                self.fail(f"{path}.{key}" if path else key, "unknown field")
-        return cast(Mapping[str, Any], value)
-
-    def text(self, data: Mapping[str, Any], key: str, path: str, *, required: bool = True) -> str:
-        value = data.get(key)
-        where = f"{path}.{key}" if path else key
-        if value is None:
-            if required:
-                self.fail(where, "missing required field")
-            return ""
-        if not isinstance(value, str):
-            self.fail(where, f"must be a string, not {_kind(value)}")
-        if required and not value.strip():
-            self.fail(where, "must not be empty")
-        return value.strip()
-
-    def integer(self, data: Mapping[str, Any], key: str, path: str, default: int | None,
-                low: int | None = None, high: int | None = None) -> int | None:  # fmt: skip
-        value = data.get(key)
-        where = f"{path}.{key}" if path else key
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(where, f"must be a whole number, not {_kind(value)}")
-        if (low is not None and value < low) or (high is not None and value > high):
-            self.fail(where, f"{value} is out of range {low}..{high}")
-        return value
-
-    def number(self, data: Mapping[str, Any], key: str, path: str, default: float,
-               low: float, high: float) -> float:  # fmt: skip
-        value = data.get(key)
-        where = f"{path}.{key}" if path else key
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            self.fail(where, f"must be a number, not {_kind(value)}")
-        if not low <= value <= high:
-            self.fail(where, f"{value} is out of range {low:g}..{high:g}")
-        return float(value)
-
-    def prompt(self, value: object, path: str, *, required: bool = True) -> Prompt | None:
-        if value is None:
-            if required:
-                self.fail(path, "missing required field")
-            return None
-        if isinstance(value, str):
-            if not value.strip():
-                self.fail(path, "must not be empty")
-            return Prompt(value.strip())
-        data = self.obj(value, path, frozenset({"text", "speech_text", "text_vocalized"}))
-        return Prompt(self.text(data, "text", path), _speech(self, data, path))
-
-
-def _kind(value: object) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
-        type(value), "null" if value is None else "a number"
-    )
-
-
-def _speech(f: _File, data: Mapping[str, Any], path: str) -> str | None:
-    spoken = f.text(data, "speech_text", path, required=False) or f.text(
-        data, "text_vocalized", path, required=False
-    )
-    return spoken or None
 
 
 def load_questionnaires(directory: Path) -> dict[str, Questionnaire]:
@@ -180,6 +101,15 @@ def parse_questionnaire(data: object, source: str) -> Questionnaire:
     )
     _unique(f, [q.id for q in questions], "questions", "id")
     _unique(f, [q.order for q in questions], "questions", "order")
+    questions = tuple(
+        with_ask_if(f, q, item, f"questions[{i}]", questions)
+        for i, (q, item) in enumerate(zip(questions, questions_raw, strict=True))
+    )
+    identity_check = top.get("identity_check", True)
+    if not isinstance(identity_check, bool):
+        f.fail("identity_check", f"must be true or false, not {_kind(identity_check)}")
+    fallbacks = fallbacks_of(f, top.get("fallbacks"))
+    check_placeholders(f, top, fallbacks)
     return Questionnaire(
         id=f.text(top, "id", ""),
         version=str(version),
@@ -196,6 +126,8 @@ def parse_questionnaire(data: object, source: str) -> Questionnaire:
         keypad=_global_keypad(f, top.get("keypad")),
         yes_no_keypad=_yes_no_keypad(f, top.get("yes_no_keypad")),
         source=source,
+        identity_check=identity_check,
+        fallbacks={**BUILTIN_FALLBACKS, **fallbacks},
     )
 
 
@@ -349,13 +281,3 @@ def _critical(f: _File, value: object, path: str, q: Question) -> Critical:
             f.fail(f"{path}.{key}", "only rating and numeric questions have numeric bounds")
         bounds[key] = f.integer(data, key, path, None, q.minimum, q.maximum)
     return Critical(frozenset(answers), bounds["at_least"], bounds["at_most"])
-
-
-def _expected(q: Question) -> str:
-    if q.type == "yes_no":
-        return "one of yes, no, uncertain"
-    if q.type == "multiple_choice":
-        return "an option id in options (" + ", ".join(o.id for o in q.options) + ")"
-    if q.type == "open_text":
-        return "allowed for open_text"
-    return f"a whole number from {q.minimum} to {q.maximum if q.maximum is not None else 'any'}"

@@ -45,8 +45,14 @@ def _add(table: dict[tuple[str, ...], Entry], phrases: Iterable[str], label: str
 
 def _build() -> dict[tuple[str, ...], Entry]:
     table: dict[tuple[str, ...], Entry] = {}
+    _add(table, lexicon.DO_NOT_CALL, "do_not_call")
+    _add(table, lexicon.BUSY, "busy")
+    _add(table, lexicon.LATER, "later")
+    _add(table, lexicon.IDENTIFY, "identify")
     _add(table, lexicon.UNCERTAIN, "uncertain")
     _add(table, lexicon.REPEAT, "repeat")
+    _add(table, lexicon.CORRECTION, "correction")
+    _add(table, lexicon.NEVER, "never")
     _add(table, lexicon.HUMAN, "human")
     _add(table, lexicon.STOP, "stop")
     _add(table, lexicon.NO, "no")
@@ -56,7 +62,17 @@ def _build() -> dict[tuple[str, ...], Entry]:
     _add(table, lexicon.PERSON, "person")
     _add(table, lexicon.CONTINUE, "continue")
     _add(table, lexicon.WEAK_YES, "weak_yes")
+    _add(table, lexicon.ENOUGH, "enough")
+    _add(table, lexicon.CALL_ME, "call_me")
+    _add(table, lexicon.CALL, "call")
+    _add(table, lexicon.CALL_DAY, "day")
+    _add(table, lexicon.DAY_PARTS, "part")
+    _add(table, lexicon.TIME_UNITS, "unit")
+    _add(table, lexicon.REMOVE, "remove")
+    _add(table, lexicon.MY_NUMBER, "my_number")
     for number, words in lexicon.NUMBER_WORDS.items():
+        _add(table, words, "number", number)
+    for number, words in lexicon.LARGE_NUMBERS.items():
         _add(table, words, "number", number)
     for position, words in lexicon.ORDINALS.items():
         _add(table, words, "ordinal", position)
@@ -64,10 +80,22 @@ def _build() -> dict[tuple[str, ...], Entry]:
     _add(table, lexicon.SCALE_MARKERS, "scale")
     _add(table, lexicon.FRACTIONS, "fraction")
     _add(table, lexicon.FILLERS, "filler")
+    _add(table, lexicon.AFTER, "after")
+    return table
+
+
+def _build_identity() -> dict[tuple[str, ...], Entry]:
+    """The base table with the identity check's words: someone else, or not here."""
+    table: dict[tuple[str, ...], Entry] = {}
+    _add(table, lexicon.ABSENT, "absent")
+    _add(table, lexicon.RELATIVE, "relative")
+    for key, entry in _build().items():
+        table.setdefault(key, entry)
     return table
 
 
 BASE_TABLE: Table = _build()
+IDENTITY_TABLE: Table = _build_identity()
 CERTAINTY = frozenset(normalize(w) for w in lexicon.CERTAINTY)
 
 
@@ -94,6 +122,7 @@ def _max_len(table: Table) -> int:
 
 
 _BASE_MAX = _max_len(BASE_TABLE)
+_IDENTITY_MAX = _max_len(IDENTITY_TABLE)
 
 
 @lru_cache(maxsize=256)
@@ -116,7 +145,13 @@ def option_table(options: tuple[Option, ...]) -> Table:
 
 def scan(words: Sequence[str], table: Table = BASE_TABLE) -> list[Span]:
     """Label ``words`` left to right, taking the longest phrase at each position."""
-    longest = _BASE_MAX if table is BASE_TABLE else _max_len(table)
+    longest = (
+        _BASE_MAX
+        if table is BASE_TABLE
+        else _IDENTITY_MAX
+        if table is IDENTITY_TABLE
+        else (_max_len(table))
+    )
     spans: list[Span] = []
     i = 0
     while i < len(words):

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from hana_voice.questionnaire.branching import AskIf
+
 AnswerType = Literal["yes_no", "rating", "numeric", "multiple_choice", "open_text"]
 ANSWER_TYPES: tuple[AnswerType, ...] = (
     "yes_no",
@@ -35,6 +37,11 @@ DEFAULT_RESPONSE_TIMEOUT = 8.0
 DEFAULT_ESCALATE_AFTER_UNANSWERED = 3
 DEFAULT_GLOBAL_KEYPAD: Mapping[str, str] = {"0": "human", "*": "repeat"}
 DEFAULT_YES_NO_KEYPAD: Mapping[str, str] = {"1": "yes", "2": "no"}
+#: Values from the call's context a prompt may name: ``{patient_name}`` etc.
+PLACEHOLDERS = ("patient_name", "hospital_name", "doctor_name", "appointment_date")
+#: Fallbacks for the placeholders of the built-in prompts (a template's own texts need their
+#: own, checked at load).
+BUILTIN_FALLBACKS: Mapping[str, str] = {"hospital_name": "المستشفى", "patient_name": "المريض"}
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,8 @@ class Question:
     #: Keypad digit -> answer value (yes/no, option id, or a number).
     keypad: Mapping[str, AnswerValue] = field(default_factory=dict)
     critical: Critical = Critical()
+    #: Asked only when these conditions on earlier answers hold; otherwise recorded "skipped".
+    ask_if: AskIf | None = None
     max_retries: int = DEFAULT_MAX_RETRIES
     response_timeout: float = DEFAULT_RESPONSE_TIMEOUT
     #: Accepted range for rating and numeric answers (inclusive).
@@ -147,6 +156,33 @@ class Prompts:
         "حسنًا، سننهي المكالمة الآن. شكرًا لك، مع السلامة.",
         "حَسَنًا، سَنُنْهِي المُكَالَمَةَ الآن. شُكْرًا لَك، مَعَ السَّلَامَة.",
     )
+    #: The identity check, asked only when the call's context names the patient.
+    identity: Prompt = Prompt(
+        "السلام عليكم، هل أتحدث مع {patient_name}؟ قل نعم أو لا، أو اضغط ١ لنعم و٢ لا.",
+        "السَّلَامُ عَلَيْكُم، هَلْ أَتَحَدَّثُ مَعَ {patient_name}؟ قُلْ نَعَم أَوْ لَا، أَوِ اضْغَطْ وَاحِد لِنَعَم، وَاثْنَيْن لِلَا.",
+    )
+    #: "Who is this?" before the identity is confirmed: who calls, nothing about health.
+    identify_identity: Prompt = Prompt(
+        "معك هناء، المساعدة الصوتية من {hospital_name}.",
+        "مَعَكَ هَنَاء، المُسَاعِدَةُ الصَّوْتِيَّةُ مِنْ {hospital_name}.",
+    )
+    #: "Who is this?" after it: who calls and why.
+    identify: Prompt = Prompt(
+        "معك هناء، المساعدة الصوتية من {hospital_name}. نتصل بك للاطمئنان على صحتك.",
+        "مَعَكَ هَنَاء، المُسَاعِدَةُ الصَّوْتِيَّةُ مِنْ {hospital_name}. نَتَّصِلُ بِكَ لِلاطْمِئْنَانِ عَلَى صِحَّتِك.",
+    )
+    wrong_person: Prompt = Prompt(
+        "نعتذر عن الإزعاج، يبدو أننا اتصلنا بالشخص الخطأ. مع السلامة.",
+        "نَعْتَذِرُ عَنِ الإِزْعَاج، يَبْدُو أَنَّنَا اتَّصَلْنَا بِالشَّخْصِ الخَطَأ. مَعَ السَّلَامَة.",
+    )
+    callback: Prompt = Prompt(
+        "حسنًا، سنعاود الاتصال بك لاحقًا. شكرًا لك، مع السلامة.",
+        "حَسَنًا، سَنُعَاوِدُ الاتِّصَالَ بِكَ لَاحِقًا. شُكْرًا لَك، مَعَ السَّلَامَة.",
+    )
+    do_not_call: Prompt = Prompt(
+        "حسنًا، لن نتصل بك مرة أخرى. نعتذر عن الإزعاج، مع السلامة.",
+        "حَسَنًا، لَنْ نَتَّصِلَ بِكَ مَرَّةً أُخْرَى. نَعْتَذِرُ عَنِ الإِزْعَاج، مَعَ السَّلَامَة.",
+    )
 
     def get(self, name: str) -> Prompt:
         prompt = getattr(self, name)
@@ -182,6 +218,10 @@ class Questionnaire:
     yes_no_keypad: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_YES_NO_KEYPAD))
     #: The file it was read from, for messages.
     source: str = ""
+    #: Ask "am I speaking with {patient_name}?" first, when the call's context names one.
+    identity_check: bool = True
+    #: Placeholder -> the words said when the call's context lacks the value.
+    fallbacks: Mapping[str, str] = field(default_factory=lambda: dict(BUILTIN_FALLBACKS))
 
     def question(self, question_id: str) -> Question | None:
         return next((q for q in self.questions if q.id == question_id), None)

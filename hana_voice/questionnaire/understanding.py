@@ -20,11 +20,22 @@ from itertools import pairwise
 from typing import Literal
 
 from hana_voice.questionnaire import lexicon
-from hana_voice.questionnaire.matching import BASE_TABLE, CERTAINTY, Span, option_table, scan
-from hana_voice.questionnaire.normalize import tokens
+from hana_voice.questionnaire.matching import (
+    BASE_TABLE,
+    CERTAINTY,
+    IDENTITY_TABLE,
+    Span,
+    option_table,
+    scan,
+)
+from hana_voice.questionnaire.normalize import normalize, tokens
 from hana_voice.questionnaire.template import AnswerValue, Option, Question
 
-Intent = Literal["repeat", "human", "stop"]
+Intent = Literal["repeat", "human", "stop", "identify", "callback"]
+INTENTS: tuple[Intent, ...] = ("repeat", "human", "stop", "identify", "callback")
+#: The answer types :func:`interpret` reads; "identity" is the identity check's yes/no, which
+#: also hears "someone else" (no) and "not here" (a call-back).
+READ_TYPES = ("yes_no", "rating", "numeric", "multiple_choice", "open_text", "identity")
 
 STRONG = 0.95
 AGREEING = 0.98
@@ -35,12 +46,26 @@ NEGATED_GUESS = 0.5
 BY_POSITION = 0.85
 CONFLICT = 0.3
 INTENT_ONLY = 0.9
+#: A bare regional negation as the whole answer ("مب", "مو"): no, a shade below a plain "لا".
+BARE_NEGATION = 0.9
 UNKNOWN_PENALTY = 0.03
 MAX_PENALTY = 0.2
 
-_POLAR = ("yes", "weak_yes", "no", "uncertain")
+_POLAR = ("yes", "weak_yes", "no", "uncertain", "relative")
 # Words after a negator that make it part of a request, not an answer ("مش عايز أكمل").
-_REQUEST = ("want", "talk", "continue", "person", "repeat", "stop", "human")
+_REQUEST = ("want", "talk", "continue", "person", "repeat", "stop", "human", "call", "call_me",
+            "busy", "later", "identify", "enough", "never")  # fmt: skip
+# Negators that answer "no" on their own (Gulf, Najdi, Levantine, Egyptian); "ما", "لم", "لن"
+# and "لست" alone are dangling, not answers.
+_BARE_NEGATIONS = frozenset(normalize(w) for w in ("مب", "مو", "موب", "مهوب", "مش", "ماني",
+                                                  "مانيش"))  # fmt: skip
+# Words that carry no answer: politeness, and the self-correction markers themselves.
+_SILENT = ("filler", "correction")
+# "عفوا" is "pardon?" alone but "sorry, I mean" before an answer.
+_CORRECTING_REPEAT = frozenset(normalize(w) for w in ("عفوا", "عفوًا", "آسف", "سوري"))
+# Labels that say "when" for a call-back.
+_WHEN = frozenset({"day", "part", "unit", "later", "repeat"})
+_DAY_OR_DURATION = frozenset({"day"})
 
 
 @dataclass(frozen=True)
@@ -52,64 +77,139 @@ class Interpretation:
     confidence: float
     #: The folded phrases that decided it (for tests and debugging; never logged).
     matched: tuple[str, ...] = ()
+    #: A ``stop`` that asks never to be called again ("لا تتصلوا علي مرة ثانية").
+    do_not_call: bool = False
 
 
 def interpret(text: str, answer_type: str, options: Sequence[Option] = ()) -> Interpretation:
-    """Understand one answer to a question of ``answer_type``."""
+    """Understand one answer to a question of ``answer_type`` (see :data:`READ_TYPES`).
+
+    A self-correction ("لا، أقصد نعم", "سبعة، آسف قصدي ثمانية") is read from its last marker
+    on when what follows it says something; without a marker, contradicting words stay unclear.
+    """
+    if answer_type not in READ_TYPES:
+        raise ValueError(f"unknown answer type {answer_type!r}")
     words = tokens(text)
     if not words:
         return Interpretation(None, None, 0.0)
-    table = option_table(tuple(options)) if options else BASE_TABLE
+    if answer_type == "identity":
+        table = IDENTITY_TABLE
+    else:
+        table = option_table(tuple(options)) if options else BASE_TABLE
     spans = scan(words, table)
-    intent = _intent(spans)
+    for tail in _corrections(spans):
+        reading = _read(tail, text, answer_type, options)
+        if reading.value is not None or reading.intent is not None:
+            return reading
+    return _read(spans, text, answer_type, options)
+
+
+def _corrections(spans: Sequence[Span]) -> list[list[Span]]:
+    """What follows each self-correction marker, the last one first."""
+    tails = []
+    for i, span in enumerate(spans):
+        marker = span.label == "correction" or (
+            span.label == "repeat" and span.text in _CORRECTING_REPEAT
+        )
+        rest = [s for s in spans[i + 1 :] if s.label not in _SILENT]
+        if marker and rest:
+            tails.append(list(spans[i + 1 :]))
+    return tails[::-1]
+
+
+def _read(
+    spans: Sequence[Span], text: str, answer_type: str, options: Sequence[Option]
+) -> Interpretation:
+    intent, do_not_call = _intent(spans)
     value: AnswerValue | None
-    if answer_type == "yes_no":
+    if answer_type in ("yes_no", "identity"):
         value, score, used = _yes_no(spans)
     elif answer_type in ("rating", "numeric"):
         value, score, used = _number(spans)
     elif answer_type == "multiple_choice":
         value, score, used = _choice(spans, options)
-    elif answer_type == "open_text":
-        value, score, used = (None, 0.0, []) if intent else (text.strip(), 1.0, [])
     else:
-        raise ValueError(f"unknown answer type {answer_type!r}")
+        value, score, used = (None, 0.0, []) if intent else (text.strip(), 1.0, [])
+    if intent is None and value is None and _asks_for_later(spans):
+        intent = "callback"  # "بكرة المسا", "بعد ساعة": a when and nothing else
     if intent is not None:
         # A request outranks any answer words around it ("ممكن تعيد السؤال" is not "maybe").
         value, score = None, INTENT_ONLY
     elif value is not None and answer_type != "open_text":
         unknown = sum(1 for s in spans if s.label == "unknown")
         score = max(score - min(unknown * UNKNOWN_PENALTY, MAX_PENALTY), 0.05)
-    matched = tuple(s.text for s in spans if s.label not in ("unknown", "filler"))
-    return Interpretation(value, intent, round(score, 3), matched if used or intent else ())
+    matched = tuple(s.text for s in spans if s.label not in ("unknown", *_SILENT))
+    return Interpretation(
+        value, intent, round(score, 3), matched if used or intent else (), do_not_call
+    )
 
 
 def _meaningful(spans: Sequence[Span]) -> list[Span]:
-    return [s for s in spans if s.label != "filler"]
+    return [s for s in spans if s.label not in _SILENT]
+
+
+def _is_negation(span: Span) -> bool:
+    return span.label in ("negator", "never") or (span.label == "no" and span.words == ("لا",))
 
 
 def _negated_want(spans: Sequence[Span]) -> bool:
-    for before, span in pairwise(spans):
-        if span.label == "want" and (
-            before.label == "negator" or (before.label == "no" and before.words == ("لا",))
-        ):
+    return any(span.label == "want" and _is_negation(before) for before, span in pairwise(spans))
+
+
+def _never_call(spans: Sequence[Span]) -> bool:
+    """ "Do not call me (again)": a negation or "enough" just before a call verb."""
+    sig = _meaningful(spans)
+    for i, span in enumerate(sig):
+        if span.label != "call":
+            continue
+        window = sig[max(i - 2, 0) : i]
+        if any(_is_negation(s) for s in window) or any(s.label == "stop" for s in sig[:i]):
             return True
     return False
 
 
-def _intent(spans: Sequence[Span]) -> Intent | None:
+def _intent(spans: Sequence[Span]) -> tuple[Intent | None, bool]:
+    """The caller's request, and whether it is never to be called again."""
     labels = {s.label for s in spans}
     negated = _negated_want(spans)
+    calls = labels & {"call", "call_me"}
+    if (
+        "do_not_call" in labels
+        or _never_call(spans)
+        or (negated and "call" in labels)
+        or {"remove", "my_number"} <= labels
+    ):
+        return "stop", True
     if "human" in labels:
-        return "human"
-    if "person" in labels and not negated and labels & {"talk", "want"}:
-        return "human"
-    if "stop" in labels:
-        return "stop"
+        return "human", False
+    if "person" in labels and not negated and labels & {"talk", "want", "call"}:
+        return "human", False
+    if labels & {"busy", "later", "absent"} or (calls and labels & _WHEN):
+        return "callback", False
+    if "stop" in labels or (negated and "enough" in labels):
+        return "stop", False  # "كفاية", "خلاص ما ابي"
     if negated and labels & {"continue", "talk"} and "person" not in labels:
-        return "stop"
+        return "stop", False  # "مش عايز أكمل"
+    if "identify" in labels:
+        return "identify", False
     if "repeat" in labels:
-        return "repeat"
-    return None
+        return "repeat", False
+    return None, False
+
+
+def _asks_for_later(spans: Sequence[Span]) -> bool:
+    """A day ("بكرة") or a duration ("بعد ساعة", "بعد عشر دقايق") said as the whole answer."""
+    sig = _meaningful(spans)
+    if any(s.label in _DAY_OR_DURATION for s in sig):
+        return True
+    for i, span in enumerate(sig):
+        if span.label == "after":
+            rest = sig[i + 1 : i + 3]
+            if rest and rest[0].label == "unit":
+                return True
+            if len(rest) == 2 and rest[0].label == "number" and rest[1].label == "unit":
+                return True
+    return False
 
 
 def _yes_no(spans: Sequence[Span]) -> tuple[str | None, float, list[Span]]:
@@ -124,13 +224,18 @@ def _yes_no(spans: Sequence[Span]) -> tuple[str | None, float, list[Span]]:
         if span.label == "negator":
             after = sig[i + 1] if i + 1 < len(sig) else None
             reading = _negated(after)
+            if after is None and span.text in _BARE_NEGATIONS and len(sig) == 1:
+                reading = ("no", BARE_NEGATION)  # "مب", "مو" as the whole answer
+            elif after is not None and after.label == "want" and i + 2 == len(sig):
+                reading = ("no", STRONG)  # "ما أبي", "مش عايز": a plain refusal
             if reading is not None:
                 found.append(reading)
                 used.extend((span, after) if after else (span,))
                 skip = True
         elif span.label in _POLAR:
             strength = WEAK if span.label == "weak_yes" else STRONG
-            found.append(("yes" if span.label == "weak_yes" else span.label, strength))
+            label = {"weak_yes": "yes", "relative": "no"}.get(span.label, span.label)
+            found.append((label, strength))
             used.append(span)
     values = {v for v, _ in found}
     if not values:
@@ -165,6 +270,9 @@ def _number(spans: Sequence[Span]) -> tuple[int | None, float, list[Span]]:
     unclear = False
     for i, span in enumerate(sig):
         before = sig[i - 1] if i else None
+        after = sig[i + 1] if i + 1 < len(sig) else None
+        if "unit" in (getattr(before, "label", None), getattr(after, "label", None)):
+            continue  # "بعد خمس دقايق", "الساعة سبعة": a time, not a rating
         if span.label == "number" and isinstance(span.value, int):
             if before is not None and before.label == "scale" and numbers:
                 continue  # "ثمانية من عشرة": the 10 is the scale
@@ -224,7 +332,8 @@ def _phrases(answer_type: str, options: tuple[Option, ...]) -> tuple[str, ...]:
     # Cached: the lists depend only on the type and the options, and a dialog asks for them
     # on every prompt.
     intents = (lexicon.REPEAT, lexicon.HUMAN, lexicon.STOP, lexicon.PERSON, lexicon.TALK,
-               lexicon.WANT)  # fmt: skip
+               lexicon.WANT, lexicon.BUSY, lexicon.LATER, lexicon.CALL_ME, lexicon.CALL_DAY,
+               lexicon.IDENTIFY, lexicon.DO_NOT_CALL)  # fmt: skip
     if answer_type == "open_text":
         return ()
     if answer_type == "yes_no":

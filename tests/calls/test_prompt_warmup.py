@@ -18,8 +18,9 @@ async def test_prompts_are_synthesised_at_start_up_and_served_from_the_cache(
     loaders, _, tts = fake_loaders()
     async with run_server(live(settings, warm_prompt_cache=True), loaders) as server:
         await engines_ready(server)
-        questionnaire = server.services.extras["questionnaires"]["post_discharge_followup"]
-        expected = set(prompt_texts(questionnaire))
+        questionnaires = server.services.extras["questionnaires"]
+        questionnaire = questionnaires["post_discharge_followup"]
+        expected = {text for q in questionnaires.values() for text in prompt_texts(q)}
         with trio.fail_after(20):
             while not expected <= set(tts.texts):
                 await trio.sleep(0.05)

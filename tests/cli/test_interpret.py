@@ -11,10 +11,17 @@ import sys
 import pytest
 
 from hana_voice.cli.interpret import add_parser, run_interpret
-from tests.questionnaire.labelled import labelled
+from tests.questionnaire.labelled import Labelled, labelled
 
 YES_NO = labelled("yes_no")
 RATING = labelled("rating", numeric=True)
+IDENTITY = labelled("identity")
+
+
+def expected(row: Labelled) -> tuple[object, object, bool]:
+    """The labels use "do_not_call" for a stop that asks never to be called again."""
+    dnc = row.intent == "do_not_call"
+    return row.value, "stop" if dnc else row.intent, dnc
 
 
 def _run(answer_type: str, lines: list[str]) -> list[dict[str, object]]:
@@ -23,14 +30,16 @@ def _run(answer_type: str, lines: list[str]) -> list[dict[str, object]]:
     return [json.loads(line) for line in out.getvalue().splitlines()]
 
 
-@pytest.mark.parametrize(("answer_type", "rows"), [("yes_no", YES_NO), ("rating", RATING)])
+@pytest.mark.parametrize(
+    ("answer_type", "rows"), [("yes_no", YES_NO), ("rating", RATING), ("identity", IDENTITY)]
+)
 def test_function_over_labelled_answers(answer_type: str, rows: list) -> None:  # type: ignore[type-arg]  # rows are Labelled
     results = _run(answer_type, [r.text for r in rows])
     assert len(results) == len(rows)
     for row, result in zip(rows, results, strict=True):
-        assert set(result) == {"text", "value", "intent", "confidence"}
+        assert set(result) == {"text", "value", "intent", "do_not_call", "confidence"}
         assert result["text"] == row.text
-        assert (result["value"], result["intent"]) == (row.value, row.intent)
+        assert (result["value"], result["intent"], result["do_not_call"]) == expected(row)
         assert isinstance(result["confidence"], float | int) and 0 <= result["confidence"] <= 1
 
 
@@ -60,7 +69,7 @@ def test_subprocess_writes_utf8_json_lines() -> None:
     assert "نعم" in lines[0]  # ensure_ascii=False: the Arabic is written as is
     for row, line in zip(YES_NO, lines, strict=True):
         result = json.loads(line)
-        assert (result["value"], result["intent"]) == (row.value, row.intent)
+        assert (result["value"], result["intent"], result["do_not_call"]) == expected(row)
 
 
 def test_module_entry_point_rating() -> None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TypeVar
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any, TypeVar
 
 from hana_voice.questionnaire.dialog import (
     Action,
@@ -23,8 +24,14 @@ A = TypeVar("A")
 class Call:
     """One call through the machine, keeping every action it returned."""
 
-    def __init__(self, questionnaire: Questionnaire, channel: Channel = "telephony") -> None:
-        self.state, actions = start(questionnaire, channel)
+    def __init__(
+        self,
+        questionnaire: Questionnaire,
+        channel: Channel = "telephony",
+        context: Mapping[str, Any] | None = None,
+        started_at: datetime | None = None,
+    ) -> None:
+        self.state, actions = start(questionnaire, channel, context=context, started_at=started_at)
         self.actions: list[Action] = list(actions)
 
     def send(self, *events: Event) -> list[Action]:

@@ -91,7 +91,7 @@ def test_consent_unclear_reasks_then_gives_up(mini: Questionnaire) -> None:
     call.send(UserSaid("الطقس"))  # third failure: max_retries is 2
     assert call.last_speak.expects is None
     call.played()
-    assert finished(call).outcome == "incomplete" and finished(call).reason == "consent_unclear"
+    assert finished(call).outcome == "partial" and finished(call).reason == "consent_unclear"
 
 
 # ---------------------------------------------------------------- answers
@@ -310,11 +310,11 @@ def test_stop_request(mini: Questionnaire) -> None:
     assert finished(call).outcome == "stopped" and len(finished(call).answers) == 1
 
 
-def test_hang_up_midway_is_incomplete(mini: Questionnaire) -> None:
+def test_hang_up_midway_is_partial(mini: Questionnaire) -> None:
     call = consented(mini)
     call.send(UserSaid("لا"), CallerHungUp())
     done = finished(call)
-    assert done.outcome == "incomplete" and done.reason == "caller_hung_up"
+    assert done.outcome == "partial" and done.reason == "caller_hung_up"
     assert [r.question_id for r in done.answers] == ["chest"]
     assert not of(HangUp, call.actions)
     assert call.send(UserSaid("نعم"), CallerHungUp(), PromptPlayed("x"), NoResponse("y")) == []
