@@ -37,8 +37,18 @@ from trio_websocket import ConnectionClosed, open_websocket_url
 from hana_voice.engines.fake import FakeSpeechToText
 
 PATH = "/ws/healthcare-questionnaire"
-NAMES = ["سارة العتيبي", "محمد القحطاني", "نورة الشمري", "عبدالله الدوسري", "ريم الحربي",
-         "خالد الزهراني", "هند المطيري", "فهد السبيعي", "لطيفة الغامدي", "سلمان العنزي"]  # fmt: skip
+NAMES = [
+    "سارة العتيبي",
+    "محمد القحطاني",
+    "نورة الشمري",
+    "عبدالله الدوسري",
+    "ريم الحربي",
+    "خالد الزهراني",
+    "هند المطيري",
+    "فهد السبيعي",
+    "لطيفة الغامدي",
+    "سلمان العنزي",
+]
 
 
 async def first_audio(ws: Any) -> float:
@@ -78,8 +88,11 @@ async def main(samples: int) -> None:
             fallback = [(await one_call(url, fallback_start, False))[0] for _ in range(samples)]
             personal, greeting = [], []
             for i in range(samples):
-                context = {"patient_name": NAMES[i % len(NAMES)] + f" {i}",
-                           "doctor_name": "د. خالد", "appointment_date": "الأحد الماضي"}  # fmt: skip
+                context = {
+                    "patient_name": NAMES[i % len(NAMES)] + f" {i}",
+                    "doctor_name": "د. خالد",
+                    "appointment_date": "الأحد الماضي",
+                }
                 first, after = await one_call(url, {**fallback_start, "context": context}, True)
                 personal.append(first)
                 assert after is not None
