@@ -21,6 +21,7 @@ from hana_voice.events import CallStarted, ErrorOut, Transcript, Utterance
 from hana_voice.logs import log_event
 from hana_voice.protocols.base import Codec, OutboundEvent
 from hana_voice.services import Services
+from hana_voice.telephony.control import CallControl, FrameControl
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,8 @@ class Call:
     speech_ended_at: float | None = None
     phrases: list[str] | None = None
     phrases_changed: bool = False
+    #: How this call is hung up and transferred at the provider (issue 12).
+    control: CallControl = field(default_factory=FrameControl)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def __post_init__(self) -> None:

@@ -25,7 +25,6 @@ from hana_voice.errors import StoreError
 from hana_voice.events import (
     CallStarted,
     DtmfIn,
-    HangUp,
     Redirect,
     ResultOut,
     SayRequest,
@@ -45,11 +44,14 @@ from hana_voice.questionnaire.dialog_messages import (
     NoResponse,
     RecordAnswer,
     Speak,
+    TransferDone,
+    TransferFailed,
     UserSaid,
 )
 from hana_voice.questionnaire.dialog_messages import HangUp as DialogHangUp
 from hana_voice.questionnaire.dialog_messages import PromptPlayed as DialogPromptPlayed
 from hana_voice.results.store import ResultStore
+from hana_voice.telephony.control import control_bound
 
 log = logging.getLogger(__name__)
 
@@ -70,19 +72,24 @@ class QuestionnaireRun:
         self.heard_at: float | None = None
         self.finished = False
         self.started = time.monotonic()
+        #: The escalation reason once the provider took the caller over.
+        self.transferred: str | None = None
 
     # --------------------------------------------------------------- loop
 
     async def run(self) -> None:
         await self._begin()
         state, actions = machine.start(self.questionnaire, _channel(self.call))
-        await self._perform(actions)
-        while not state.ended:
-            event = await self._next_event()
-            if event is None:
+        while True:
+            transfer_result = await self._perform(actions)
+            if transfer_result is not None:
+                # The machine waits to hear whether the promised transfer happened.
+                state, actions = machine.step(state, transfer_result)
                 continue
-            state, actions = machine.step(state, event)
-            await self._perform(actions)
+            if state.ended:
+                return
+            event = await self._next_event()
+            state, actions = machine.step(state, event) if event is not None else (state, ())
 
     async def _next_event(self) -> Event | None:
         with trio.move_on_at(self.deadline):
@@ -119,28 +126,39 @@ class QuestionnaireRun:
 
     # --------------------------------------------------------------- actions
 
-    async def _perform(self, actions: tuple[Action, ...]) -> None:
-        """Carry out the actions in order; ending the call waits until all are done."""
+    async def _perform(self, actions: tuple[Action, ...]) -> TransferDone | TransferFailed | None:
+        """Carry out the actions in order; ending the call waits until all are done.
+
+        Returns how a transfer went when the actions asked for one (the machine's next event).
+        """
         ending: str | None = None
         hang_up: DialogHangUp | None = None
+        transfer_result: TransferDone | TransferFailed | None = None
         for action in actions:
             if isinstance(action, Speak):
                 await self._speak(action)
             elif isinstance(action, RecordAnswer):
                 await self._record(action)
+            elif isinstance(action, Escalate) and action.mode == "transfer":
+                transfer_result = await self._transfer(action)
             elif isinstance(action, Escalate):
                 await self._escalate(action)
-                if action.mode == "transfer":
-                    ending = f"transferred to a person: {action.reason}"
             elif isinstance(action, DialogHangUp):
                 hang_up = action  # sent last, after the result
                 ending = f"questionnaire ended: {action.reason}"
             elif isinstance(action, Finished):
                 await self._finish(action)
+                if self.transferred is not None:
+                    ending = f"transferred to a person: {self.transferred}"
         if hang_up is not None:
-            await self.call.emit(HangUp(hang_up.reason))
+            with trio.CancelScope(shield=True), trio.move_on_after(control_bound(self.call)):
+                await self.call.control.hang_up(self.call, hang_up.reason)
+        if ending is not None and self.transferred is not None:
+            self.call.end_reason = ending  # kept if the provider closes first (Maqsam does)
+            await self.call.control.after_transfer(self.call)
         if ending is not None:
             self.call.end(ending)
+        return transfer_result
 
     async def _speak(self, action: Speak) -> None:
         self.waiting_for, self.waiting_prompt, self.deadline = None, None, math.inf
@@ -176,9 +194,27 @@ class QuestionnaireRun:
         self.call.bump("escalations")
         await self.call.emit(Redirect(action.message or action.reason))
 
+    async def _transfer(self, action: Escalate) -> TransferDone | TransferFailed:
+        """Hand the caller to a person through the provider; say how it went.
+
+        Shielded (and bounded): once the provider has the request, its reaction (Twilio's
+        ``stop``, Maqsam closing the socket) must not cancel the request or the results.
+        """
+        self.call.bump("escalations")
+        done = False
+        with trio.CancelScope(shield=True), trio.move_on_after(control_bound(self.call)):
+            done = await self.call.control.transfer(self.call, action.reason)
+        if done:
+            self.transferred = action.reason
+            return TransferDone()
+        self.call.bump("transfers_failed")
+        return TransferFailed()
+
     async def _finish(self, action: Finished) -> None:
         self.finished = True
-        await self._store_finish(action.outcome)
+        # Shielded: a provider closing the socket right now must not lose the outcome.
+        with trio.CancelScope(shield=True), trio.move_on_after(10):
+            await self._store_finish(action.outcome)
         answers = [
             {
                 "question_id": a.question_id,

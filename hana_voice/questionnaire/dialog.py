@@ -9,6 +9,11 @@ actions it returns (speak, record, escalate, hang up). Flow::
         |unclear x retries -> goodbye -> HangUp       -> escalation prompt -> Escalate
                                                     "stop" -> stopped prompt -> HangUp
 
+A telephony transfer (``Escalate(mode="transfer")``) is carried out by the session, which then
+reports :class:`TransferDone` (the call ends ``escalated``) or :class:`TransferFailed` (the
+caller hears that a person will call back, then HangUp; outcome ``transfer_failed``, the
+escalation kept): a caller promised a person is never just cut off.
+
 Every question re-prompts on silence (:class:`NoResponse`) or an answer it cannot use, up to
 its ``max_retries``, then records "unanswered" and goes on; ``escalate_after_unanswered``
 unanswered questions in a row hand the call to a person. An answer understood with less
@@ -50,6 +55,8 @@ from hana_voice.questionnaire.dialog_messages import (
     RecordAnswer,
     Source,
     Speak,
+    TransferDone,
+    TransferFailed,
     UserSaid,
 )
 from hana_voice.questionnaire.template import AnswerValue, Prompt, Question, Questionnaire
@@ -60,7 +67,7 @@ from hana_voice.questionnaire.understanding import (
     spoken_answer,
 )
 
-Phase = Literal["consent", "question", "confirm", "ending", "ended"]
+Phase = Literal["consent", "question", "confirm", "ending", "transferring", "ended"]
 #: Repeats asked for on one step before a further request counts as a failed try.
 MAX_REPEATS = 3
 _DIGITS = tuple("0123456789")
@@ -70,7 +77,7 @@ __all__ = [
     "CHANNELS", "MAX_REPEATS", "Action", "CallerHungUp", "Channel", "DialogState", "Escalate",
     "EscalationReason", "Event", "Expectation", "Finished", "HangUp", "KeyPressed",
     "NoResponse", "Outcome", "Pending", "PromptPlayed", "RecordAnswer", "Source", "Speak",
-    "Step", "UserSaid", "start", "step",
+    "Step", "TransferDone", "TransferFailed", "UserSaid", "start", "step",
 ]  # fmt: skip
 
 Step = tuple["DialogState", tuple[Action, ...]]
@@ -126,11 +133,17 @@ def step(state: DialogState, event: Event) -> Step:
     if state.phase == "ended":
         return state, ()
     if isinstance(event, CallerHungUp):
-        outcome = state.outcome if state.phase == "ending" and state.outcome else "incomplete"
+        ending = state.phase in ("ending", "transferring")
+        outcome = state.outcome if ending and state.outcome else "incomplete"
         reason = state.reason if outcome != "incomplete" else "caller_hung_up"
         return _finished(replace(state, outcome=outcome, reason=reason), ())
+    if state.phase == "transferring":
+        return _transfer_result(state, event)
     if state.phase == "ending":
         if isinstance(event, PromptPlayed | NoResponse) and event.prompt_id == state.prompt_id:
+            if isinstance(state.final, Escalate) and state.final.mode == "transfer":
+                # The session transfers, then says how it went (TransferDone/TransferFailed).
+                return replace(state, phase="transferring"), (state.final,)
             return _finished(state, (state.final,) if state.final else ())
         return state, ()
     if isinstance(event, NoResponse):
@@ -356,6 +369,16 @@ def _escalate(state: DialogState, reason: EscalationReason) -> Step:
     message = prompts.escalation_message
     after, actions = _closing(state, "escalation_message", "escalated", HangUp("escalated"), reason)
     return after, (*actions, Escalate(reason, "message", question_id, message.text))
+
+
+def _transfer_result(state: DialogState, event: Event) -> Step:
+    """A promised transfer either happened or the caller hears that a person will call back."""
+    if isinstance(event, TransferDone):
+        return _finished(state, ())
+    if isinstance(event, TransferFailed):
+        final = HangUp("transfer_failed")
+        return _closing(state, "transfer_failed", "transfer_failed", final, reason=state.reason)
+    return state, ()
 
 
 def _closing(

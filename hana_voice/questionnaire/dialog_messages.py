@@ -12,7 +12,9 @@ from typing import Literal
 from hana_voice.questionnaire.template import AnswerValue
 
 Channel = Literal["telephony", "browser"]
-Outcome = Literal["completed", "escalated", "stopped", "consent_refused", "incomplete"]
+Outcome = Literal[
+    "completed", "escalated", "stopped", "consent_refused", "incomplete", "transfer_failed"
+]
 Source = Literal["voice", "keypad"]
 EscalationReason = Literal["critical_answer", "caller_request", "repeated_failures"]
 CHANNELS: tuple[Channel, ...] = ("telephony", "browser")
@@ -52,7 +54,21 @@ class CallerHungUp:
     reason: str = "caller hung up"
 
 
-Event = UserSaid | KeyPressed | PromptPlayed | NoResponse | CallerHungUp
+@dataclass(frozen=True)
+class TransferDone:
+    """The provider took the caller over after an ``Escalate(mode="transfer")``."""
+
+
+@dataclass(frozen=True)
+class TransferFailed:
+    """The transfer could not be made (not configured, or the provider's API failed)."""
+
+    reason: str = "transfer_failed"
+
+
+Event = (
+    UserSaid | KeyPressed | PromptPlayed | NoResponse | CallerHungUp | TransferDone | TransferFailed
+)
 
 # ---------------------------------------------------------------- actions out
 
