@@ -262,9 +262,12 @@ class QuestionnaireRun:
         if self.store is None:
             return
         duration = round(time.monotonic() - self.started, 3)
+        # A failed transfer is still an escalation in the results (status), the outcome says
+        # that a person must call back.
+        status, detail = ("escalated", outcome) if outcome == "transfer_failed" else (outcome, None)
         await self._stored(
             "call.finish_not_stored",
-            self.store.finish_call(self.call.session_id, outcome, duration),
+            self.store.finish_call(self.call.session_id, status, duration, outcome=detail),
         )
 
     async def _stored(self, event: str, write: Awaitable[object]) -> None:

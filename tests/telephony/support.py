@@ -16,6 +16,7 @@ from hana_voice.engines.manager import Loaders
 from hana_voice.settings import DEFAULT_QUESTIONNAIRE_DIR, Settings
 from tests.conftest import RunningServer, run_server
 from tests.telephony.peers import CALLER_NUMBER
+from tests.telephony.twilio_api import TRANSFER_TO, FakeTwilioApi
 
 MAQSAM_TOKEN = "maqsam-token-0123456789abcdef"
 TELEPHONY_TOKEN = "telephony-token-0123456789abcdef"
@@ -103,6 +104,19 @@ def telephony_settings(settings: Settings, tmp: Path, **changes: Any) -> Setting
     }
     values.update(changes)
     return settings.with_overrides(**values)
+
+
+def twilio_changes(api: FakeTwilioApi, **changes: Any) -> dict[str, Any]:
+    """Settings for Twilio's REST API (the fake at ``api``) and signatures; short deadlines."""
+    values: dict[str, Any] = {
+        "twilio_account_sid": api.account_sid,
+        "twilio_auth_token": api.auth_token,
+        "twilio_api_url": api.url,
+        "twilio_transfer_to": TRANSFER_TO,
+        "twilio_api_timeout": 0.5,
+    }
+    values.update(changes)
+    return values
 
 
 async def engines_ready(server: RunningServer) -> None:
