@@ -27,6 +27,8 @@ MAQSAM_AUTH = [("Auth", MAQSAM_TOKEN)]
 KEYPAD_QUESTIONNAIRE = "telephony_keypad_check"
 #: One question with the shortest answer time, for answer-timer tests.
 QUICK_QUESTIONNAIRE = "telephony_quick_timeout"
+#: Two questions, the second one long (to be talked over), with the shortest answer time.
+QUICK_PAIR_QUESTIONNAIRE = "telephony_quick_pair"
 #: Keys through KEYPAD_QUESTIONNAIRE: consent, yes, no, "1#" (1 could begin 10: # ends it), 1.
 KEYPAD_ANSWERS = {
     "greeting": "1",
@@ -66,7 +68,7 @@ def _questionnaire(qid: str, questions: list[dict[str, Any]], timeout: float) ->
 
 
 def _yes_no(qid: str, order: int, **extra: Any) -> dict[str, Any]:
-    return {"id": qid, "order": order, "type": "yes_no", "text": f"سؤال {order}؟", **extra}
+    return {"id": qid, "order": order, "type": "yes_no", "text": f"سؤال {order}؟"} | extra
 
 
 def write_questionnaires(directory: Path) -> Path:
@@ -89,7 +91,13 @@ def write_questionnaires(directory: Path) -> Path:
         timeout=8,
     )  # fmt: skip
     quick = _questionnaire(QUICK_QUESTIONNAIRE, [_yes_no("medication", 1)], timeout=1.0)
-    for data in (keypad, quick):
+    long_question = "هل تشعر بألم في الصدر أو ضيق في التنفس منذ خروجك من المستشفى؟"
+    pair = _questionnaire(
+        QUICK_PAIR_QUESTIONNAIRE,
+        [_yes_no("medication", 1), _yes_no("chest_pain", 2, text=long_question)],
+        timeout=1.0,
+    )
+    for data in (keypad, quick, pair):
         (directory / f"{data['id']}.json").write_text(json.dumps(data, ensure_ascii=False))
     return directory
 
