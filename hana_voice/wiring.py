@@ -26,6 +26,16 @@ from hana_voice.services import Services
 log = logging.getLogger(__name__)
 
 
+#: Prompts said whole at the end of a call (transfer_failed: a promised transfer failed).
+ENDING_PROMPTS = (
+    "escalation_transfer",
+    "escalation_message",
+    "consent_refused",
+    "stopped",
+    "transfer_failed",
+)
+
+
 def prompt_texts(questionnaire: Questionnaire) -> Iterator[str]:
     """Every fixed text the dialog may speak whole, as the dialog composes it."""
     prompts = questionnaire.prompts
@@ -35,7 +45,7 @@ def prompt_texts(questionnaire: Questionnaire) -> Iterator[str]:
         for question in questionnaire.questions:
             yield prefix + question.prompt.spoken
     yield questionnaire.closing.spoken
-    for name in ("escalation_transfer", "escalation_message", "consent_refused", "stopped"):
+    for name in ENDING_PROMPTS:
         yield prompts.get(name).spoken
 
 

@@ -116,6 +116,9 @@ class Peer:
         self._heard_send, self.heard = trio.open_memory_channel[str](math.inf)
         self.call_sid = ""
         self.stream_ended_at: float | None = None
+        #: After a redirect, close the socket after this delay, as Maqsam does (None: never).
+        self.close_on_redirect: float | None = None
+        self.closed_itself_at: float | None = None
 
     # ------------------------------------------------------------------ wire format
 
@@ -241,8 +244,16 @@ class Peer:
                 self.nursery.start_soon(self._echo, prompt, max(self._play_end, now) + delay)
         elif kind == "redirect":
             self.redirected_at = now
+            if self.close_on_redirect is not None:
+                self.nursery.start_soon(self._take_over, self.close_on_redirect)
         elif kind == "hangup":
             self.hung_up_at = now
+
+    async def _take_over(self, delay: float) -> None:
+        """The provider transfers the call: it closes our socket itself (Maqsam does)."""
+        await trio.sleep(delay)
+        self.closed_itself_at = trio.current_time()
+        await self.ws.aclose()
 
     async def _echo(self, prompt: PromptAudio, at: float) -> None:
         await trio.sleep_until(at)
