@@ -70,6 +70,8 @@ class FrameControl:
         return True
 
     async def after_transfer(self, call: Call) -> None:
+        if self.redirect_wait <= 0:
+            return
         # The provider closing the socket cancels the call's handler, which ends this wait.
         await trio.sleep(self.redirect_wait)
         call.bump("redirect_wait_expired")

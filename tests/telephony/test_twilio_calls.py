@@ -278,6 +278,23 @@ async def test_bad_signatures_are_refused_with_1008(
     assert good != headers
 
 
+async def test_a_query_string_is_part_of_the_signed_url(settings: Settings, tmp_path: Path) -> None:
+    """Providers that allow query strings sign them too (Twilio itself allows none)."""
+    async with twilio_server(settings, tmp_path) as (server, _):
+        url, headers = signed(server, PATH + f"?questionnaire={KEYPAD_QUESTIONNAIRE}")
+        with trio.fail_after(20):
+            async with open_peer(TwilioPeer, url, headers) as peer:
+                await peer.setup({}, call_sid=CALL_SID, token=TELEPHONY_TOKEN)
+                assert prompt_name(await peer.heard.receive()) == "greeting"
+        stored = await stored_call(server, CALL_SID, final=False)
+        # Signed without its query string: not the URL that was dialled.
+        unsigned_query = signed(server)[1]
+        peer = await refused(server, url, unsigned_query, {"token": TELEPHONY_TOKEN})
+        assert peer.close_reason == "invalid X-Twilio-Signature"
+        await no_sessions_left(server)
+    assert stored["template_id"] == KEYPAD_QUESTIONNAIRE
+
+
 async def test_public_url_names_the_host_twilio_dialled(settings: Settings, tmp_path: Path) -> None:
     public = "https://voice.example.org/hana"
     async with twilio_server(settings, tmp_path, public_url=public) as (server, _):
