@@ -19,6 +19,7 @@ finished playing: > 0 is an audible gap), and server CPU per call-second.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import json
@@ -321,7 +322,8 @@ async def twilio(levels: tuple[int, ...] = (1, 8, 16, 24), window: float = 40) -
         async def end_stream(call_sid: str, form: Mapping[str, str]) -> None:
             peer = streams.get(call_sid)
             if peer is not None:
-                peer.nursery.start_soon(peer.stop_and_close)
+                with contextlib.suppress(RuntimeError):  # the peer's side already ended
+                    peer.nursery.start_soon(peer.stop_and_close)
 
         api.on_update = end_stream
         child = Child("fake", "espeak", api.url)

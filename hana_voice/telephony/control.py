@@ -10,6 +10,10 @@
   fails still closes the socket, which ends the ``<Stream>``.
 - Browsers: a hang-up is the end of the session; they are never transferred.
 
+A call that ends for another reason (idle timeout, maximum length, an error, shutdown) is
+*released*: on Twilio it is hung up through the REST API too, unless the caller (``stop``) or
+the dialog already ended it, so Twilio does not run on past the closed ``<Stream>``.
+
 Every method may be called from a shielded scope; each is bounded.
 """
 
@@ -47,6 +51,11 @@ class CallControl(Protocol):
         """Wait, bounded, for what follows a transfer (the provider closing the socket)."""
         ...
 
+    async def release(self, call: Call) -> None:
+        """The call is over for another reason (idle, too long, an error, shutdown): make sure
+        the provider ends it too, unless the dialog or the caller already did."""
+        ...
+
 
 def control_bound(call: Call) -> float:
     """An upper bound on one hang-up or transfer, for the shielded scope around it."""
@@ -69,6 +78,9 @@ class FrameControl:
         await call.emit(Redirect(reason))
         return True
 
+    async def release(self, call: Call) -> None:
+        return None  # closing the socket ends the call on Maqsam's side
+
     async def after_transfer(self, call: Call) -> None:
         if self.redirect_wait <= 0:
             return
@@ -90,12 +102,15 @@ class TwilioControl:
     def __init__(self, rest: TwilioRest | None, codec: TwilioCodec) -> None:
         self.rest = rest
         self.codec = codec
+        #: A hang-up or transfer was attempted: nothing is left to release.
+        self.handled = False
 
     @property
     def call_sid(self) -> str | None:
         return self.codec.call_sid
 
     async def hang_up(self, call: Call, reason: str) -> None:
+        self.handled = True
         if self.rest is None:
             return
         try:
@@ -116,6 +131,7 @@ class TwilioControl:
             return False
         try:
             await self.rest.transfer(self.call_sid)
+            self.handled = True
         except ProviderError as exc:
             call.bump("provider_errors")
             log_event(
@@ -131,3 +147,12 @@ class TwilioControl:
 
     async def after_transfer(self, call: Call) -> None:
         return None  # Twilio ends the stream itself once the call runs the new TwiML
+
+    async def release(self, call: Call) -> None:
+        # Only for a call that passed authentication (its set-up was accepted), that the caller
+        # did not end (stop), and that the dialog did not already hang up or transfer.
+        if self.handled or call.setup is None or self.codec.stopped or self.rest is None:
+            return
+        if not self.rest.configured:
+            return
+        await self.hang_up(call, "released")

@@ -81,7 +81,8 @@ async def twilio_peer(
     async with open_peer(TwilioPeer, url, headers, echo=echo) as peer:
 
         async def end_stream(call_sid: str, form: Mapping[str, str]) -> None:
-            peer.nursery.start_soon(peer.stop_and_close)
+            with contextlib.suppress(RuntimeError):  # the peer's side already ended
+                peer.nursery.start_soon(peer.stop_and_close)
 
         api.on_update = end_stream
         yield peer
@@ -227,6 +228,21 @@ async def test_caller_hanging_up_needs_no_rest_request(settings: Settings, tmp_p
         await no_sessions_left(server)
     assert api.requests == []
     assert stored["status"] == "incomplete" and answers_of(stored) == {"medication": "yes"}
+
+
+async def test_a_call_ended_by_the_server_is_hung_up_at_twilio_too(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Idle timeout (the line went silent): the server ends the call, and tells Twilio so."""
+    async with twilio_server(settings, tmp_path, idle_timeout=1.0) as (server, api):
+        with trio.fail_after(20):
+            async with twilio_peer(server, api) as peer:
+                await peer.setup(CUSTOM, call_sid=CALL_SID, token=TELEPHONY_TOKEN)
+                await peer.closed.wait()  # no audio, no keys: the call idles out
+        assert [r.form for r in api.updates] == [{"Status": "completed"}]
+        stored = await stored_call(server, CALL_SID)
+        await no_sessions_left(server)
+    assert stored["status"] == "incomplete"
 
 
 # ---------------------------------------------------------------- who may open a call
