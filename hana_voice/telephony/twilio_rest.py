@@ -119,7 +119,7 @@ class TwilioRest:
         assert settings.twilio_account_sid is not None and settings.twilio_auth_token is not None
         auth = (settings.twilio_account_sid, settings.twilio_auth_token)
         url = self._url(call_sid)
-        problem = ""
+        problem, last_status = "", None
         for attempt in range(1, ATTEMPTS + 1):
             if attempt > 1:
                 self.metrics.provider_retries.labels(PROVIDER, action).inc()
@@ -148,6 +148,7 @@ class TwilioRest:
                     attempts=attempt,
                 )
                 return
+            last_status = status
             if status is not None:
                 problem = f"HTTP {status}"
                 if 400 <= status < 500 and status != 429:
@@ -162,5 +163,4 @@ class TwilioRest:
             problem=problem,
             attempts=attempt,
         )
-        status_code = int(problem[5:]) if problem.startswith("HTTP ") else None
-        raise ProviderError(f"Twilio {action} failed: {problem}", status=status_code)
+        raise ProviderError(f"Twilio {action} failed: {problem}", status=last_status)
