@@ -1,11 +1,16 @@
-"""Telephony under load: barge-in reaction time, and how many Maqsam calls 2 cores hold.
+"""Telephony under load: barge-in reaction time, and how many Maqsam (and Twilio) calls 2
+cores hold.
 
 The server runs in a child process (so its CPU time is its own); the parent plays the Maqsam
 side of every call with tests/telephony/peers.py: real-time caller audio (20 ms mu-law
 frames, line noise or speech), mark echoes after playback, keypad answers.
 
     .venv/bin/python bench/bench_telephony.py            # all scenarios
-    .venv/bin/python bench/bench_telephony.py bargein    # one of: bargein keypad stt
+    .venv/bin/python bench/bench_telephony.py bargein    # one of: bargein keypad stt twilio
+
+``twilio``: keypad calls over Twilio media streams as Twilio runs them: a signed upgrade
+(X-Twilio-Signature, checked), the token as a ``<Parameter>``, and the hang-up through the REST
+API (a fake Twilio API in this process, which ends the stream as Twilio does).
 
 Per level: calls that finished normally, inbound frames dropped by the server (its bounded
 audio queue), outbound lateness (how far a reply chunk arrived after the audio before it had
@@ -14,7 +19,9 @@ finished playing: > 0 is an audible gap), and server CPU per call-second.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import itertools
 import json
 import os
 import statistics
@@ -22,10 +29,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import trio
+from twilio.request_validator import RequestValidator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -36,12 +45,16 @@ from tests.telephony.peers import (
     RATE,
     MaqsamPeer,
     Peer,
+    TwilioPeer,
     keypad_caller,
     open_peer,
 )
-from tests.telephony.support import KEYPAD_ANSWERS, KEYPAD_QUESTIONNAIRE
+from tests.telephony.support import KEYPAD_ANSWERS, KEYPAD_QUESTIONNAIRE, TELEPHONY_TOKEN
 from tests.telephony.support import MAQSAM_AUTH as AUTH
 from tests.telephony.support import MAQSAM_PATH as PATH
+from tests.telephony.twilio_api import AUTH_TOKEN, fake_twilio_api
+
+TWILIO_PATH = "/ws/telephony/healthcare"
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -49,7 +62,7 @@ TICKS = os.sysconf("SC_CLK_TCK")
 # ----------------------------------------------------------------------- the server (child)
 
 
-def serve(stt: str, tts: str) -> None:
+def serve(stt: str, tts: str, twilio_api: str | None = None) -> None:
     """Child process: a server with the chosen engines; prints its URL, runs until stdin ends."""
     import dataclasses
     import logging
@@ -58,7 +71,7 @@ def serve(stt: str, tts: str) -> None:
     from hana_voice.settings import Settings
     from tests.calls.fakes import fake_loaders
     from tests.conftest import run_server
-    from tests.telephony.support import telephony_settings
+    from tests.telephony.support import telephony_settings, twilio_changes
 
     configure_logging("INFO")
     for name in ("hypercorn.error", "hana_voice.results", "hana_voice.engines"):
@@ -94,6 +107,10 @@ def serve(stt: str, tts: str) -> None:
         max_concurrent_sessions=500,
     )
     settings = telephony_settings(base, tmp, default_questionnaire=KEYPAD_QUESTIONNAIRE)
+    if twilio_api is not None:
+        from tests.telephony.twilio_api import FakeTwilioApi
+
+        settings = settings.with_overrides(**twilio_changes(FakeTwilioApi(url=twilio_api)))
 
     async def main() -> None:
         async with run_server(settings, loaders) as server:
@@ -106,8 +123,15 @@ def serve(stt: str, tts: str) -> None:
 
 
 class Child:
-    def __init__(self, stt: str, tts: str) -> None:
-        args = [sys.executable, __file__, "--serve", stt, tts]
+    def __init__(self, stt: str, tts: str, twilio_api: str | None = None) -> None:
+        args = [
+            sys.executable,
+            __file__,
+            "--serve",
+            stt,
+            tts,
+            *([twilio_api] if twilio_api else []),
+        ]
         self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.ends: list[dict[str, Any]] = []
         assert self.proc.stdout is not None
@@ -275,6 +299,68 @@ async def _level(child: Child, calls: int, speak: bool, window: float) -> None:
     )
 
 
+async def twilio_call(url: str, streams: dict[str, TwilioPeer], n: int, peers: list[Peer]) -> None:
+    """A Twilio call: signed upgrade, token parameter, keypad answers, REST hang-up."""
+    from tests.telephony.peers import twilio_signature
+
+    url = url + TWILIO_PATH
+    headers = twilio_signature(AUTH_TOKEN, url.replace("ws://", "wss://"))
+    async with open_peer(TwilioPeer, url, headers) as peer:
+        peers.append(peer)
+        call_sid = f"CA{n:032x}"
+        streams[call_sid] = peer
+        await peer.setup({"patient_id": f"bench-{n}"}, call_sid=call_sid, token=TELEPHONY_TOKEN)
+        peer.nursery.start_soon(peer.stream_line)
+        await keypad_caller(peer, KEYPAD_ANSWERS)
+
+
+async def twilio(levels: tuple[int, ...] = (1, 8, 16, 24), window: float = 40) -> None:
+    streams: dict[str, TwilioPeer] = {}
+    ids = itertools.count()
+    async with fake_twilio_api() as api:
+
+        async def end_stream(call_sid: str, form: Mapping[str, str]) -> None:
+            peer = streams.get(call_sid)
+            if peer is not None:
+                with contextlib.suppress(RuntimeError):  # the peer's side already ended
+                    peer.nursery.start_soon(peer.stop_and_close)
+
+        api.on_update = end_stream
+        child = Child("fake", "espeak", api.url)
+        try:
+            print("concurrent Twilio calls (signed, token parameter, REST hang-up; espeak TTS):")
+            for calls in levels:
+                peers: list[Peer] = []
+                before = len(api.updates)
+                cpu0, t0 = child.cpu(), trio.current_time()
+                with trio.move_on_after(window):
+                    async with trio.open_nursery() as nursery:
+                        for _ in range(calls):
+                            nursery.start_soon(twilio_call, child.url, streams, next(ids), peers)
+                            await trio.sleep(0.02)
+                wall = trio.current_time() - t0
+                cpu = child.cpu() - cpu0
+                hung_up = len(api.updates) - before
+                late = sorted(lateness(p) for p in peers)
+                print(
+                    f"  N={calls:3d}: hung up through REST {hung_up}/{calls}, outbound lateness "
+                    f"p50 {statistics.median(late) * 1e3:.0f} ms max {late[-1] * 1e3:.0f} ms, "
+                    f"CPU {cpu:.1f} s over {wall:.1f} s = {cpu / wall * 100:.0f}% of a core, "
+                    f"{cpu / (wall * calls) * 1e3:.1f} ms CPU per call-second (wall-based)"
+                )
+        finally:
+            child.close()
+    checks = 20000
+    from hana_voice.telephony.twilio_signature import valid
+
+    signature = RequestValidator(AUTH_TOKEN).compute_signature("wss://h.example/ws", {})
+    started = time.perf_counter()
+    for _ in range(checks):
+        valid(AUTH_TOKEN, signature, "wss://h.example:443/ws")
+    per = (time.perf_counter() - started) / checks
+    print(f"  signature check: {per * 1e6:.1f} us per upgrade (2 candidate URLs)")
+
+
 async def main(which: list[str]) -> None:
     if "bargein" in which:
         await bargein()
@@ -282,11 +368,13 @@ async def main(which: list[str]) -> None:
         await load("fake", (1, 8, 16, 24, 32, 48))
     if "stt" in which:
         await load("vosk", (1, 2, 4, 6, 8))
+    if "twilio" in which:
+        await twilio()
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--serve"]:
         stt_kind, tts_kind = sys.argv[2], sys.argv[3]
-        serve(stt_kind, tts_kind)
+        serve(stt_kind, tts_kind, sys.argv[4] if len(sys.argv) > 4 else None)
     else:
-        trio.run(main, sys.argv[1:] or ["bargein", "keypad", "stt"])
+        trio.run(main, sys.argv[1:] or ["bargein", "keypad", "stt", "twilio"])

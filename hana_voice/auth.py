@@ -8,7 +8,9 @@ the WebSocket endpoints:
 - /ws/maqsam*: the ``Auth`` handshake header holding the raw MAQSAM_TOKEN, or
   ``Authorization: Bearer <MAQSAM_TOKEN>``, or ``apiKey`` in ``session.setup`` (checked by the
   session, close 1002 on failure as Maqsam's examples do).
-- /ws/telephony*: TELEPHONY_TOKEN as ``?token=`` or bearer header.
+- /ws/telephony*: TELEPHONY_TOKEN as the ``token`` parameter of the stream's ``start``
+  (Twilio ``<Parameter name="token">``, checked by the session), ``?token=`` or bearer header;
+  with TWILIO_AUTH_TOKEN set, also a valid ``X-Twilio-Signature`` on the upgrade.
 
 Credentials never appear in logs or close reasons.
 """
@@ -99,11 +101,42 @@ def check_maqsam_api_key(token: str | None, api_key: str | None) -> None:
         raise AuthError("Unauthorized: missing or wrong apiKey", close_code=APIKEY_CLOSE_CODE)
 
 
+TELEPHONY_REFUSED = "missing or wrong telephony token"
+
+
 def check_telephony_token(
     expected: str | None, authorization: str | None, query: str | None
-) -> None:
+) -> bool:
+    """True: a bearer or ``?token=`` credential matched. False: none was given, and the
+    ``token`` parameter of the stream's ``start`` must carry it (checked by the session).
+
+    Raises AuthError when one is given but wrong, or when the integration is not configured.
+    """
     if expected is None:
         raise AuthError("telephony integration is not configured (TELEPHONY_TOKEN unset)")
     given = bearer(authorization) or query
+    if not given:
+        return False
     if not same(given, expected):
-        raise AuthError("missing or wrong telephony token")
+        raise AuthError(TELEPHONY_REFUSED)
+    return True
+
+
+def check_telephony_parameter(expected: str | None, token: str | None) -> None:
+    """Check the ``<Parameter name="token">`` of a media stream's ``start`` (close 1008)."""
+    if expected is None:
+        raise AuthError("telephony integration is not configured (TELEPHONY_TOKEN unset)")
+    if not same(token, expected):
+        raise AuthError(TELEPHONY_REFUSED)
+
+
+def check_twilio_signature(auth_token: str | None, signature: str | None, url: str) -> None:
+    """With TWILIO_AUTH_TOKEN set, the upgrade must carry Twilio's signature of ``url``."""
+    from hana_voice.telephony.twilio_signature import valid
+
+    if auth_token is None:
+        return
+    if not signature:
+        raise AuthError("missing X-Twilio-Signature")
+    if not valid(auth_token, signature, url):
+        raise AuthError("invalid X-Twilio-Signature")

@@ -15,6 +15,7 @@ is drawn here::
     │   ├── EngineUnavailable    the engine is not loaded (skipped, loading, failed)
     │   └── EngineTimeout        an engine call ran past PROCESSING_TIMEOUT
     ├── DownloadError            a model download failed (size, checksum, HTTP)
+    ├── ProviderError            a telephony provider's REST API failed (Twilio hang-up, transfer)
     └── StoreError               the results database could not be written or read
 
 ``trio.Cancelled`` is never caught by any of these handlers: it is a ``BaseException``.
@@ -125,3 +126,13 @@ class StoreError(HanaError):
     """The results store could not be written or read."""
 
     code = "store_error"
+
+
+class ProviderError(HanaError):
+    """A telephony provider's API refused or failed a request (hang-up, transfer)."""
+
+    code = "provider_error"
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status

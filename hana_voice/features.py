@@ -45,6 +45,15 @@ def _metrics(app: QuartTrio, services: Services) -> None:
 PLUGINS.append(_metrics)
 
 
+def _telephony(app: QuartTrio, services: Services) -> None:
+    from hana_voice.telephony.setup import install
+
+    install(app, services)
+
+
+PLUGINS.append(_telephony)
+
+
 def _demo(app: QuartTrio, services: Services) -> None:
     from hana_voice.demo import install
 

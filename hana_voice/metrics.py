@@ -69,6 +69,20 @@ class Metrics:
         self.calls_ended = Counter(
             "hana_calls_ended", "Calls ended, by close code", ["kind", "code"], registry=r
         )
+        # Telephony providers' REST API (issue 12): action hangup/transfer; result ok, failed,
+        # not_configured; retries counts the attempts after the first.
+        self.provider_requests = Counter(
+            "hana_provider_requests",
+            "Provider REST requests (hang-up, transfer), by result",
+            ["provider", "action", "result"],
+            registry=r,
+        )
+        self.provider_retries = Counter(
+            "hana_provider_retries",
+            "Provider REST attempts retried after a 5xx, a timeout or a network error",
+            ["provider", "action"],
+            registry=r,
+        )
 
     def attach(self, services: Services) -> None:
         self.registry.register(_LiveCollector(services))

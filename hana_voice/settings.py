@@ -9,10 +9,12 @@ stderr and exit status 2. Secret values are never echoed in any message.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from hana_voice.errors import SettingsError
 from hana_voice.questionnaire.callback_time import timezone_named
@@ -33,6 +35,10 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_QUESTIONNAIRE_DIR = PACKAGE_DIR / "questionnaires"
 DEFAULT_VOSK_MODEL = "vosk-model-ar-0.22-linto-1.1.0"
 DEFAULT_TTS_MODEL = "tts_models/multilingual/multi-dataset/xtts_v2"
+# Twilio (issue 12)
+DEFAULT_TWILIO_API_URL = "https://api.twilio.com"
+TWILIO_SID_PATTERN = re.compile(r"AC[0-9a-fA-F]{32}")
+TRANSFER_TO_PATTERN = re.compile(r"\+[1-9][0-9]{6,14}|sips?:[^\s<>&\"']{3,200}")
 
 T = TypeVar("T")
 
@@ -109,6 +115,18 @@ class Settings:
     # --- call outcomes and call-backs (issue 14) ---
     #: The hospital's clock: call-back times ("tomorrow evening") are resolved in this zone.
     callback_timezone: str = "Asia/Riyadh"
+    # --- Twilio signatures, REST hang-up and transfer; Maqsam transfer (issue 12) ---
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = field(default=None, repr=False)
+    twilio_api_url: str = DEFAULT_TWILIO_API_URL
+    #: One REST request's deadline; a few attempts are made on 5xx and timeouts.
+    twilio_api_timeout: float = 5.0
+    #: Where an escalated call is dialled: an E.164 number or a sip: URI (not patient data).
+    twilio_transfer_to: str | None = field(default=None, repr=False)
+    #: The scheme and host (and path prefix) callers use, when a proxy hides them.
+    public_url: str | None = None
+    #: How long to wait for Maqsam to close the socket after call.redirect.
+    maqsam_redirect_wait: float = 10.0
 
     @property
     def database_path(self) -> Path:
@@ -182,6 +200,21 @@ class Settings:
             models_retry_max_seconds=r.number("MODELS_RETRY_MAX_SECONDS", 300.0, 1.0, 86400.0),
             # call outcomes and call-backs (issue 14)
             callback_timezone=r.timezone("CALLBACK_TIMEZONE", "Asia/Riyadh"),
+            # Twilio signatures, REST hang-up and transfer; Maqsam transfer (issue 12)
+            twilio_account_sid=r.pattern(
+                "TWILIO_ACCOUNT_SID", TWILIO_SID_PATTERN, "AC followed by 32 hex digits"
+            ),
+            twilio_auth_token=r.secret("TWILIO_AUTH_TOKEN"),
+            twilio_api_url=r.url("TWILIO_API_URL") or DEFAULT_TWILIO_API_URL,
+            twilio_api_timeout=r.number("TWILIO_API_TIMEOUT", 5.0, 0.1, 60.0),
+            twilio_transfer_to=r.pattern(
+                "TWILIO_TRANSFER_TO",
+                TRANSFER_TO_PATTERN,
+                "an E.164 number (+9665...) or a SIP URI (sip:desk@example.com)",
+                secret=True,
+            ),
+            public_url=r.public_url("PUBLIC_URL"),
+            maqsam_redirect_wait=r.number("MAQSAM_REDIRECT_WAIT", 10.0, 0.0, 120.0),
         )
         return settings
 
@@ -304,6 +337,31 @@ class _Reader:
             return None
         if not raw.startswith(("http://", "https://")):
             raise SettingsError(name, f"{raw!r} is not an http(s) URL", "http://... or https://...")
+        return raw.rstrip("/")
+
+    def pattern(
+        self, name: str, regex: re.Pattern[str], accepted: str, secret: bool = False
+    ) -> str | None:
+        """A value that must match ``regex`` whole; ``secret`` keeps it out of the message."""
+        raw = self._get(name)
+        if raw is None:
+            return None
+        if not regex.fullmatch(raw):
+            shown = "value" if secret else repr(raw)
+            raise SettingsError(name, f"{shown} is not in the accepted form", accepted)
+        return raw
+
+    def public_url(self, name: str) -> str | None:
+        """The service's public base URL: scheme and host, optionally a path prefix."""
+        raw = self._get(name)
+        if raw is None:
+            return None
+        parts = urlsplit(raw)
+        accepted = "https://host[:port][/prefix] (or wss://, http://, ws://), no query"
+        if parts.scheme not in ("https", "wss", "http", "ws") or not parts.netloc:
+            raise SettingsError(name, f"{raw!r} is not an absolute http(s)/ws(s) URL", accepted)
+        if parts.query or parts.fragment or "@" in parts.netloc:
+            raise SettingsError(name, f"{raw!r} has a query, fragment or user part", accepted)
         return raw.rstrip("/")
 
     def csv(self, name: str) -> tuple[str, ...]:

@@ -27,6 +27,19 @@ from hana_voice.services import Services
 log = logging.getLogger(__name__)
 
 
+#: Prompts said whole at the end of a call (transfer_failed: a promised transfer failed).
+ENDING_PROMPTS = (
+    "escalation_transfer",
+    "escalation_message",
+    "consent_refused",
+    "stopped",
+    "transfer_failed",
+    "wrong_person",
+    "callback",
+    "do_not_call",
+)
+
+
 def prompt_texts(questionnaire: Questionnaire) -> Iterator[str]:
     """Every fixed text the dialog may speak whole, as the dialog composes it.
 
@@ -44,8 +57,7 @@ def prompt_texts(questionnaire: Questionnaire) -> Iterator[str]:
         for question in questionnaire.questions:
             yield prefix + fixed(question.prompt)
     yield fixed(questionnaire.closing)
-    for name in ("escalation_transfer", "escalation_message", "consent_refused", "stopped",
-                 "wrong_person", "callback", "do_not_call"):  # fmt: skip
+    for name in ENDING_PROMPTS:
         yield fixed(prompts.get(name))
 
 

@@ -25,6 +25,7 @@ from hana_voice.logs import log_event
 from hana_voice.protocols.base import Codec, OutboundEvent
 from hana_voice.questionnaire.outcomes import OUTCOMES
 from hana_voice.services import Services
+from hana_voice.telephony.control import CallControl, FrameControl
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,8 @@ class Call:
     #: Personal prompts (names, dates) synthesised for this call while it was set up; memory
     #: only, never the prompt cache.
     prepared_audio: PreparedAudio | None = None
+    #: How this call is hung up and transferred at the provider (issue 12).
+    control: CallControl = field(default_factory=FrameControl)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     #: The engines this call uses from start to end: a hot switch affects only later calls.
     engines: EngineSet = field(init=False)

@@ -2,9 +2,10 @@
 
 Every connection is accepted first and refused afterwards, so browsers can read the close code
 and reason (a refused handshake shows them nothing). Order of checks: Origin allow-list
-(browser endpoints), rate limit (1008), credentials (1008, Maqsam apiKey 1002), session cap
-(1013). Then the call runs in its registry entry's cancel scope, which server shutdown
-cancels to close with 1001.
+(browser endpoints), rate limit (1008), credentials (1008, Maqsam apiKey 1002; on
+/ws/telephony* the X-Twilio-Signature when TWILIO_AUTH_TOKEN is set, and the token as a header,
+``?token=`` or the ``token`` parameter of ``start``), session cap (1013). Then the call runs
+in its registry entry's cancel scope, which server shutdown cancels to close with 1001.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ from hana_voice.protocols.legacy import LegacyCodec, detect_dialect
 from hana_voice.protocols.maqsam import MaqsamCodec
 from hana_voice.protocols.twilio import TwilioCodec
 from hana_voice.services import Services, services_of
+from hana_voice.settings import Settings
+from hana_voice.telephony.control import CallControl, FrameControl, TwilioControl
+from hana_voice.telephony.twilio_signature import SIGNATURE_HEADER, signed_url
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +141,24 @@ async def serve_endpoint(endpoint: Endpoint) -> None:
             await transport.close(code, reason)
 
 
+def _requested_url(settings: Settings) -> str:
+    """The URL a provider dialled for this upgrade, as Twilio signs it (see twilio_signature)."""
+    raw_path = websocket.scope.get("raw_path")
+    path = raw_path.decode("latin-1") if isinstance(raw_path, bytes) else websocket.path
+    path = path.split("?", 1)[0]
+    host = websocket.headers.get("Host", "")
+    return signed_url(settings.public_url, host, path, websocket.query_string)
+
+
+def _url_questionnaire() -> str | None:
+    """``?questionnaire=<id>`` of the endpoint URL (operators set it per inbound number)."""
+    value = (websocket.args.get("questionnaire") or "").strip()
+    return value[:200] or None
+
+
 def _admission_checks(endpoint: Endpoint, services: Services) -> bool:
-    """Raise Refused or AuthError; return whether a Maqsam header credential matched."""
+    """Raise Refused or AuthError; return whether a header (or query) credential matched,
+    so that the set-up message's credential need not."""
     settings = services.settings
     headers = websocket.headers
     origin = headers.get("Origin")
@@ -163,7 +183,10 @@ def _admission_checks(endpoint: Endpoint, services: Services) -> bool:
             settings.voice_service_secret, headers.get("Authorization"), websocket.args.get("token")
         )
     elif mode == "telephony":
-        auth.check_telephony_token(
+        auth.check_twilio_signature(
+            settings.twilio_auth_token, headers.get(SIGNATURE_HEADER), _requested_url(settings)
+        )
+        return auth.check_telephony_token(
             settings.telephony_token, headers.get("Authorization"), websocket.args.get("token")
         )
     elif mode == "maqsam":
@@ -179,19 +202,23 @@ async def _run(
     services: Services,
     transport: QuartTransport,
     handle: SessionHandle,
-    maqsam_header_ok: bool,
+    header_ok: bool,
 ) -> tuple[int, str]:
     settings = services.settings
     first_frames: list[Frame] = []
     on_setup: SetupCheck | None = None
     codec: Codec
     channel = "browser"
+    control: CallControl = FrameControl()
     if endpoint.kind == "maqsam":
-        codec, channel = MaqsamCodec(), "telephony"
-        on_setup = _maqsam_setup(maqsam_header_ok)
+        codec, channel = MaqsamCodec(questionnaire=_url_questionnaire()), "telephony"
+        on_setup = _maqsam_setup(header_ok)
+        control = FrameControl(settings.maqsam_redirect_wait)
     elif endpoint.kind == "telephony":
-        codec, channel = TwilioCodec(), "telephony"
-        on_setup = _announce_ready
+        twilio = TwilioCodec(questionnaire=_url_questionnaire())
+        codec, channel = twilio, "telephony"
+        on_setup = _telephony_setup(header_ok)
+        control = TwilioControl(services.extras.get("twilio_rest"), twilio)
     else:
         codec = BrowserCodec(max_text_chars=settings.max_tts_chars)
         if endpoint.legacy:
@@ -210,6 +237,7 @@ async def _run(
         mode=endpoint.mode,
         kind=endpoint.kind,
         out_rate=TELEPHONY_RATE if channel == "telephony" else settings.sample_rate,
+        control=control,
     )
     if isinstance(codec, BrowserCodec):
         await call.emit(Ready(call.session_id))
@@ -217,8 +245,18 @@ async def _run(
     return call.end_code, call.end_reason
 
 
-async def _announce_ready(call: Call, setup: CallStarted) -> None:
-    await call.emit(Ready(call.session_id))
+def _telephony_setup(header_ok: bool) -> SetupCheck:
+    async def check(call: Call, setup: CallStarted) -> None:
+        codec = call.codec
+        assert isinstance(codec, TwilioCodec)
+        if not header_ok:
+            # Before any audio is processed or prompt played: start is the first event.
+            auth.check_telephony_parameter(
+                call.services.settings.telephony_token, codec.setup_token
+            )
+        await call.emit(Ready(call.session_id))
+
+    return check
 
 
 def _maqsam_setup(header_ok: bool) -> SetupCheck:

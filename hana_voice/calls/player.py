@@ -7,7 +7,9 @@ seconds of audio were ever in flight.
 
 "Played" means heard by the caller: on peers that echo marks (Maqsam, Twilio) it is the echo of
 the mark sent after the audio (with a watchdog in case a peer never echoes); on browsers it is
-when the pacing clock passes the end of the audio.
+when the pacing clock passes the end of the audio. A barge-in discards the peer's buffered
+audio, so marks still pending then are not "heard" when echoed (Twilio echoes them at once on
+``clear``): they are dropped, and counted as ``marks_cleared``.
 """
 
 from __future__ import annotations
@@ -42,6 +44,10 @@ class Player:
         self._current_scope: trio.CancelScope | None = None
         #: Marks sent and not yet echoed (labels are the utterance ids).
         self.pending_marks: set[str] = set()
+        #: Marks that were pending when a barge-in told the peer to drop its buffered audio.
+        #: Twilio echoes those at once on ``clear`` although their audio was discarded, so
+        #: their echo (or their watchdog) does not mean "heard".
+        self.cleared_marks: set[str] = set()
 
     def barge_in(self) -> Utterance | None:
         """Stop the current utterance if it may be interrupted; return it if stopped."""
@@ -79,7 +85,10 @@ class Player:
         if scope.cancelled_caught:
             interrupted = True
             call.bump("barge_ins")
-            # Tell the peer to drop audio it buffered but has not played yet.
+            # Tell the peer to drop audio it buffered but has not played yet; marks still
+            # waiting behind that audio will not mean it was heard.
+            self.cleared_marks |= self.pending_marks
+            self.pending_marks.clear()
             await call.emit(BargeIn())
         await call.emit(AudioEnd(utterance.utterance_id, interrupted=interrupted))
         if interrupted:
@@ -119,7 +128,11 @@ class Player:
             await pacer.send(chunk)
 
     def mark_echoed(self, label: str) -> bool:
-        """A peer echoed a mark: True if it was one we were waiting for."""
+        """A peer echoed a mark: True if it was one we were waiting for (its audio played)."""
+        if label in self.cleared_marks:
+            self.cleared_marks.discard(label)
+            self.call.bump("marks_cleared")
+            return False
         if label not in self.pending_marks:
             return False
         self.pending_marks.discard(label)
@@ -127,6 +140,7 @@ class Player:
 
     async def _mark_watchdog(self, label: str, audio_end: float) -> None:
         await trio.sleep_until(audio_end + MARK_GRACE)
+        self.cleared_marks.discard(label)  # a peer that never echoes cleared marks
         if label in self.pending_marks:
             self.pending_marks.discard(label)
             self.call.bump("marks_not_echoed")

@@ -29,11 +29,10 @@ import trio
 
 from hana_voice.calls.call import Call, CallerSpeaking, PromptPlayed
 from hana_voice.calls.personal_audio import PreparedAudio
-from hana_voice.errors import EngineUnavailable, StoreError
+from hana_voice.errors import StoreError
 from hana_voice.events import (
     CallStarted,
     DtmfIn,
-    HangUp,
     Redirect,
     ResultOut,
     SayRequest,
@@ -53,12 +52,15 @@ from hana_voice.questionnaire.dialog_messages import (
     NoResponse,
     RecordAnswer,
     Speak,
+    TransferDone,
+    TransferFailed,
     UserSaid,
 )
 from hana_voice.questionnaire.dialog_messages import HangUp as DialogHangUp
 from hana_voice.questionnaire.dialog_messages import PromptPlayed as DialogPromptPlayed
 from hana_voice.questionnaire.outcomes import status_of
 from hana_voice.results.store import ResultStore
+from hana_voice.telephony.control import control_bound
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,8 @@ class QuestionnaireRun:
         self.result: Finished | None = None
         self.stored = False
         self.failed = False
+        #: The escalation reason once the provider took the caller over.
+        self.transferred: str | None = None
 
     # --------------------------------------------------------------- loop
 
@@ -99,14 +103,18 @@ class QuestionnaireRun:
         async with trio.open_nursery() as nursery:
             self._prepare(nursery, state, actions)
             await self._begin()
-            await self._perform(actions)
-            while not state.ended:
-                event = await self._next_event()
-                if event is None:
+            while True:
+                transfer_result = await self._perform(actions)
+                if transfer_result is not None:
+                    # The machine waits to hear whether the promised transfer happened.
+                    state, actions = machine.step(state, transfer_result)
+                    self.state = state
                     continue
-                state, actions = machine.step(state, event)
+                if state.ended:
+                    break
+                event = await self._next_event()
+                state, actions = machine.step(state, event) if event is not None else (state, ())
                 self.state = state
-                await self._perform(actions)
             nursery.cancel_scope.cancel()  # personal prompts never said need no audio
 
     def _prepare(
@@ -114,9 +122,8 @@ class QuestionnaireRun:
     ) -> None:
         """Start synthesising the personal prompts the call opens with (and, after an
         identity check, the greeting that follows a yes)."""
-        try:
-            tts = self.call.services.engines.require_tts()
-        except EngineUnavailable:
+        tts = self.call.engines.tts
+        if tts is None:
             return
         speaks = [a for a in actions if isinstance(a, Speak)]
         if state.phase == "identity":
@@ -164,28 +171,39 @@ class QuestionnaireRun:
 
     # --------------------------------------------------------------- actions
 
-    async def _perform(self, actions: tuple[Action, ...]) -> None:
-        """Carry out the actions in order; ending the call waits until all are done."""
+    async def _perform(self, actions: tuple[Action, ...]) -> TransferDone | TransferFailed | None:
+        """Carry out the actions in order; ending the call waits until all are done.
+
+        Returns how a transfer went when the actions asked for one (the machine's next event).
+        """
         ending: str | None = None
         hang_up: DialogHangUp | None = None
+        transfer_result: TransferDone | TransferFailed | None = None
         for action in actions:
             if isinstance(action, Speak):
                 await self._speak(action)
             elif isinstance(action, RecordAnswer):
                 await self._record(action)
+            elif isinstance(action, Escalate) and action.mode == "transfer":
+                transfer_result = await self._transfer(action)
             elif isinstance(action, Escalate):
                 await self._escalate(action)
-                if action.mode == "transfer":
-                    ending = f"transferred to a person: {action.reason}"
             elif isinstance(action, DialogHangUp):
                 hang_up = action  # sent last, after the result
                 ending = f"questionnaire ended: {action.reason}"
             elif isinstance(action, Finished):
                 await self._finish(action)
+                if self.transferred is not None:
+                    ending = f"transferred to a person: {self.transferred}"
         if hang_up is not None:
-            await self.call.emit(HangUp(hang_up.reason))
+            with trio.CancelScope(shield=True), trio.move_on_after(control_bound(self.call)):
+                await self.call.control.hang_up(self.call, hang_up.reason)
+        if ending is not None and self.transferred is not None:
+            self.call.end_reason = ending  # kept if the provider closes first (Maqsam does)
+            await self.call.control.after_transfer(self.call)
         if ending is not None:
             self.call.end(ending)
+        return transfer_result
 
     async def _speak(self, action: Speak) -> None:
         self.waiting_for, self.waiting_prompt, self.deadline = None, None, math.inf
@@ -221,6 +239,22 @@ class QuestionnaireRun:
     async def _escalate(self, action: Escalate) -> None:
         self.call.bump("escalations")
         await self.call.emit(Redirect(action.message or action.reason))
+
+    async def _transfer(self, action: Escalate) -> TransferDone | TransferFailed:
+        """Hand the caller to a person through the provider; say how it went.
+
+        Shielded (and bounded): once the provider has the request, its reaction (Twilio's
+        ``stop``, Maqsam closing the socket) must not cancel the request or the results.
+        """
+        self.call.bump("escalations")
+        done = False
+        with trio.CancelScope(shield=True), trio.move_on_after(control_bound(self.call)):
+            done = await self.call.control.transfer(self.call, action.reason)
+        if done:
+            self.transferred = action.reason
+            return TransferDone()
+        self.call.bump("transfers_failed")
+        return TransferFailed()
 
     async def _finish(self, action: Finished) -> None:
         self.result = action

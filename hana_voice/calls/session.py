@@ -29,6 +29,7 @@ from hana_voice.errors import AuthError, HanaError, ProtocolError
 from hana_voice.events import AudioIn, CallStarted, DtmfIn, HangUpIn, MarkEcho, TextIn
 from hana_voice.logs import log_event
 from hana_voice.protocols.base import Frame, InboundEvent
+from hana_voice.telephony.control import control_bound
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,9 @@ async def run_call(
             exc_info=True,
         )
     finally:
+        # A call ended by anything but its dialog or its caller is ended at the provider too.
+        with trio.CancelScope(shield=True), trio.move_on_after(control_bound(call)):
+            await call.control.release(call)
         _observe(call)
         stats = {k: round(v, 3) for k, v in call.stats.items()}
         log_event(

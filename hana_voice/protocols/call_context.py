@@ -4,7 +4,8 @@ Maqsam campaigns (``data.context.custom``), Twilio ``<Parameter>`` elements
 (``start.customParameters``) and the browser ``start.context`` all carry free-form key/value
 pairs chosen by whoever set the call up. Two things are read from them:
 
-* the questionnaire, from the first non-empty string under one of :data:`QUESTIONNAIRE_KEYS`;
+* the questionnaire, from the first non-empty string (or whole number, as Maqsam's examples
+  send them) under one of :data:`QUESTIONNAIRE_KEYS`;
 * the rest of the context (``patient_id``, ``hospital_id``, ``campaign_id``, ...), which the
   results store keeps beside the answers.
 
@@ -70,6 +71,11 @@ def questionnaire_from(custom: Mapping[str, Any]) -> str | None:
     """The questionnaire id named by custom variables, or None."""
     for key in QUESTIONNAIRE_KEYS:
         value = custom.get(key)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            # Maqsam's examples send context values as JSON numbers: 7 selects "7".
+            return str(value)
         if isinstance(value, str) and value.strip():
             return value.strip()
     return None

@@ -79,8 +79,11 @@ class MaqsamCodec:
     echoes_marks = True
     sample_rate = SAMPLE_RATE
 
-    def __init__(self, *, chunk_ms: int = 20) -> None:
+    def __init__(self, *, chunk_ms: int = 20, questionnaire: str | None = None) -> None:
         self.samples_per_chunk = chunk_samples(chunk_ms, SAMPLE_RATE)
+        #: The questionnaire named by the agent URL (``?questionnaire=``): inbound calls carry
+        #: no campaign fields, so operators choose it per number; custom variables win.
+        self.default_questionnaire = questionnaire
         self.setup_seen = False
         self.ready_sent = False
         #: The token of ``session.setup``, for the session to verify; never logged.
@@ -154,7 +157,7 @@ class MaqsamCodec:
         return CallStarted(
             encoding="mulaw",
             sample_rate=SAMPLE_RATE,
-            questionnaire_id=questionnaire_from(custom),
+            questionnaire_id=questionnaire_from(custom) or self.default_questionnaire,
             context=call_context,
             call_id=call_id,
         )

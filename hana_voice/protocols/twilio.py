@@ -15,9 +15,15 @@ input (binary frames, unknown events, bad base64, bad digits, media before ``sta
 variables (see :mod:`hana_voice.protocols.call_context`); Twilio's own ``From``/``To`` and any
 other phone-number-like keys are dropped.
 
+Twilio allows no query string in ``<Stream url>``, so the service's token travels as
+``<Parameter name="token">``: the codec keeps it in :attr:`TwilioCodec.setup_token` for the
+session to compare (in constant time) before anything else happens; it never enters the
+context. A questionnaire named by the endpoint URL (``?questionnaire=``, for providers that
+allow query strings) is used when the parameters name none.
+
 Hanging up or transferring a Twilio call takes a REST request, which is not the codec's
-business: ``HangUp`` and ``Redirect`` produce no frames here, and the session closes the
-socket (which ends the ``<Stream>``) or calls the provider's API.
+business: ``HangUp`` and ``Redirect`` produce no frames here; the session calls the provider's
+API (:mod:`hana_voice.telephony`).
 """
 
 from __future__ import annotations
@@ -62,12 +68,14 @@ from hana_voice.protocols._payload import (
 from hana_voice.protocols.base import Frame, InboundEvent, LegacyAudio, OutboundEvent
 from hana_voice.protocols.call_context import clean_context, questionnaire_from
 
-__all__ = ["MEDIA_ENCODING", "SAMPLE_RATE", "TwilioCodec"]
+__all__ = ["MEDIA_ENCODING", "SAMPLE_RATE", "TOKEN_PARAMETER", "TwilioCodec"]
 
 SAMPLE_RATE: Final = 8000
 MEDIA_ENCODING: Final = "audio/x-mulaw"
 
 _EVENTS: Final = ("connected", "start", "media", "dtmf", "mark", "stop")
+#: The ``<Parameter>`` that carries TELEPHONY_TOKEN (Twilio allows no query string).
+TOKEN_PARAMETER: Final = "token"
 
 
 class TwilioCodec:
@@ -76,13 +84,18 @@ class TwilioCodec:
     echoes_marks = True
     sample_rate = SAMPLE_RATE
 
-    def __init__(self, *, chunk_ms: int = 20) -> None:
+    def __init__(self, *, chunk_ms: int = 20, questionnaire: str | None = None) -> None:
         self.samples_per_chunk = chunk_samples(chunk_ms, SAMPLE_RATE)
         self.stream_sid: str | None = None
         self.call_sid: str | None = None
         self.stopped = False
+        #: The questionnaire named by the endpoint URL, used when the parameters name none.
+        self.default_questionnaire = questionnaire
+        #: ``customParameters.token``, for the session to verify; never logged.
+        self.setup_token: str | None = None
 
     def __repr__(self) -> str:
+        # Deliberately omits setup_token.
         return (
             f"TwilioCodec(stream_sid={self.stream_sid!r}, call_sid={self.call_sid!r}, "
             f"stopped={self.stopped})"
@@ -136,6 +149,8 @@ class TwilioCodec:
         call_sid = get_str(start, "callSid", "start", required=False, max_len=200)
         self._check_media_format(get_object(start, "mediaFormat", "start"))
         custom = get_object(start, "customParameters", "start")
+        token = custom.get(TOKEN_PARAMETER)
+        self.setup_token = token if isinstance(token, str) else None
         context: dict[str, Any] = {**clean_context(custom), "provider": "twilio"}
         context["stream_id"] = stream_sid
         if call_sid:
@@ -144,7 +159,7 @@ class TwilioCodec:
         return CallStarted(
             encoding="mulaw",
             sample_rate=SAMPLE_RATE,
-            questionnaire_id=questionnaire_from(custom),
+            questionnaire_id=questionnaire_from(custom) or self.default_questionnaire,
             context=context,
             call_id=call_sid or stream_sid,
         )

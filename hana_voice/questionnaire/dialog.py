@@ -21,6 +21,11 @@ asked. Every call ends with exactly one outcome of
 :data:`~hana_voice.questionnaire.outcomes.OUTCOMES`; a hang-up before the end is
 ``no_response`` when nothing was heard from the caller, else ``partial``.
 
+A telephony transfer (``Escalate(mode="transfer")``) is carried out by the session, which then
+reports :class:`TransferDone` (the call ends ``escalated``) or :class:`TransferFailed` (the
+caller hears that a person will call back, then HangUp; outcome ``transfer_failed``, the
+escalation kept): a caller promised a person is never just cut off.
+
 Every question re-prompts on silence (:class:`NoResponse`) or an answer it cannot use, up to
 its ``max_retries``, then records "unanswered" and goes on; ``escalate_after_unanswered``
 unanswered questions in a row hand the call to a person. An answer understood with less
@@ -64,6 +69,8 @@ from hana_voice.questionnaire.dialog_messages import (
     RecordAnswer,
     Source,
     Speak,
+    TransferDone,
+    TransferFailed,
     UserSaid,
 )
 from hana_voice.questionnaire.dialog_state import DialogState, Pending, Step
@@ -81,7 +88,7 @@ __all__ = [
     "CHANNELS", "MAX_REPEATS", "Action", "CallerHungUp", "Channel", "DialogState", "Escalate",
     "EscalationReason", "Event", "Expectation", "Finished", "HangUp", "KeyPressed",
     "NoResponse", "Outcome", "Pending", "PromptPlayed", "RecordAnswer", "Source", "Speak",
-    "Step", "UserSaid", "interrupted", "start", "step",
+    "Step", "TransferDone", "TransferFailed", "UserSaid", "interrupted", "start", "step",
 ]  # fmt: skip
 
 
@@ -129,12 +136,17 @@ def step(state: DialogState, event: Event) -> Step:
     if state.phase == "ended":
         return state, ()
     if isinstance(event, CallerHungUp):
-        if state.phase == "ending" and state.outcome:
+        if state.phase in ("ending", "transferring") and state.outcome:
             return _finished(state, ())
         outcome: Outcome = "partial" if state.heard else "no_response"
         return _finished(replace(state, outcome=outcome, reason="caller_hung_up"), ())
+    if state.phase == "transferring":
+        return _transfer_result(state, event)
     if state.phase == "ending":
         if isinstance(event, PromptPlayed | NoResponse) and event.prompt_id == state.prompt_id:
+            if isinstance(state.final, Escalate) and state.final.mode == "transfer":
+                # The session transfers, then says how it went (TransferDone/TransferFailed).
+                return replace(state, phase="transferring"), (state.final,)
             return _finished(state, (state.final,) if state.final else ())
         return state, ()
     if isinstance(event, NoResponse):
@@ -359,6 +371,16 @@ def _escalate(state: DialogState, reason: EscalationReason) -> Step:
     message = prompts.escalation_message
     after, actions = _closing(state, "escalation_message", "escalated", HangUp("escalated"), reason)
     return after, (*actions, Escalate(reason, "message", question_id, message.text))
+
+
+def _transfer_result(state: DialogState, event: Event) -> Step:
+    """A promised transfer either happened or the caller hears that a person will call back."""
+    if isinstance(event, TransferDone):
+        return _finished(state, ())
+    if isinstance(event, TransferFailed):
+        final = HangUp("transfer_failed")
+        return _closing(state, "transfer_failed", "transfer_failed", final, reason=state.reason)
+    return state, ()
 
 
 def _closing(

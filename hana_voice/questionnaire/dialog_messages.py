@@ -53,7 +53,21 @@ class CallerHungUp:
     reason: str = "caller hung up"
 
 
-Event = UserSaid | KeyPressed | PromptPlayed | NoResponse | CallerHungUp
+@dataclass(frozen=True)
+class TransferDone:
+    """The provider took the caller over after an ``Escalate(mode="transfer")``."""
+
+
+@dataclass(frozen=True)
+class TransferFailed:
+    """The transfer could not be made (not configured, or the provider's API failed)."""
+
+    reason: str = "transfer_failed"
+
+
+Event = (
+    UserSaid | KeyPressed | PromptPlayed | NoResponse | CallerHungUp | TransferDone | TransferFailed
+)
 
 # ---------------------------------------------------------------- actions out
 

@@ -12,7 +12,7 @@ from hana_voice.questionnaire.dialog_messages import Action, Channel, Escalate, 
 from hana_voice.questionnaire.outcomes import Outcome
 from hana_voice.questionnaire.template import AnswerValue, Question, Questionnaire
 
-Phase = Literal["identity", "consent", "question", "confirm", "ending", "ended"]
+Phase = Literal["identity", "consent", "question", "confirm", "ending", "transferring", "ended"]
 Step = tuple["DialogState", tuple[Action, ...]]
 
 

@@ -31,6 +31,7 @@ from hana_voice.audio.pcm import silence
 from hana_voice.audio.resample import resample
 from hana_voice.audio.wav import read_wav, write_wav
 from hana_voice.errors import AudioError
+from hana_voice.telephony.twilio_signature import SIGNATURE_HEADER, compute_signature
 from hana_voice.verification.checks import describe_error, open_ws, ws_base
 from hana_voice.verification.voice_tester_sessions import (
     SESSIONS,
@@ -123,6 +124,11 @@ async def run_tester(options: Options) -> Outcome:
         headers.append(("Authorization", f"Bearer {options.secret}"))
     if options.maqsam_token:
         headers.append(("Auth", options.maqsam_token))
+    if options.twilio_auth_token:
+        # Twilio signs the wss:// URL it dials; the server rebuilds the same one.
+        signed = "wss://" + endpoint_url(options).split("://", 1)[1]
+        signature = compute_signature(options.twilio_auth_token, signed)
+        headers.append((SIGNATURE_HEADER, signature))
     connections: list[WebSocketConnection] = []
     try:
         with trio.move_on_after(options.duration if options.duration else float("inf")):
@@ -174,6 +180,11 @@ def build_parser() -> argparse.ArgumentParser:
     env = os.environ.get
     add("--secret", default=env("VERIFY_SECRET"), help="VOICE_SERVICE_SECRET, sent as bearer")
     add("--maqsam-token", default=env("VERIFY_MAQSAM_TOKEN"), help="MAQSAM_TOKEN, as Auth header")
+    add(
+        "--twilio-auth-token",
+        default=env("VERIFY_TWILIO_AUTH_TOKEN"),
+        help="TWILIO_AUTH_TOKEN: sign the upgrade with X-Twilio-Signature as Twilio does",
+    )
     add("--dtmf", help="keys to press after successive prompts: 11 or 1,1,3#")
     add("--duration", type=float, help="end the call after this many seconds")
     add("--idle", type=float, default=3.0, help="end after this many quiet seconds (default 3)")
@@ -201,6 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         token=args.token,
         secret=args.secret,
         maqsam_token=args.maqsam_token,
+        twilio_auth_token=args.twilio_auth_token,
         dtmf=parse_dtmf(args.dtmf),
         duration=args.duration,
         idle=args.idle,

@@ -36,6 +36,8 @@ class Options:
     token: str | None = None
     secret: str | None = None
     maqsam_token: str | None = None
+    #: TWILIO_AUTH_TOKEN: sign the upgrade (X-Twilio-Signature) as Twilio does.
+    twilio_auth_token: str | None = None
     dtmf: list[str] = field(default_factory=list)
     duration: float | None = None
     idle: float = 3.0

@@ -45,7 +45,11 @@ def test_questionnaire_keys_in_order_of_precedence() -> None:
     assert questionnaire_from({"survey_id": "c", "template_id": "b", "questionnaire": "a"}) == "a"
     assert questionnaire_from({"questionnaire_id": " x ", "questionnaire": "a"}) == "x"
     assert questionnaire_from({"questionnaire_id": "", "template_id": "t"}) == "t"
-    assert questionnaire_from({"questionnaire_id": 5}) is None
+    # Numbers select like strings (Maqsam's example context values are JSON numbers).
+    assert questionnaire_from({"questionnaire_id": 5}) == "5"
+    assert questionnaire_from({"questionnaire_id": 7.0, "questionnaire": "a"}) == "7"
+    assert questionnaire_from({"questionnaire_id": 7.5, "questionnaire": "a"}) == "a"
+    assert questionnaire_from({"questionnaire_id": True, "questionnaire": "a"}) == "a"
     assert questionnaire_from({}) is None
 
 

@@ -51,6 +51,30 @@ def test_phone_numbers_never_reach_the_context() -> None:
         assert number not in shown
 
 
+def _setup_with(custom: dict[str, Any]) -> str:
+    context = {"id": 42, "custom": custom}
+    return json.dumps({"type": "session.setup", "data": {"context": context}})
+
+
+@pytest.mark.parametrize(
+    ("custom", "url_choice", "expected"),
+    [
+        ({"questionnaire_id": 12}, None, "12"),
+        ({"questionnaire_id": 12}, "inbound", "12"),
+        ({}, "inbound", "inbound"),
+        ({"questionnaire_id": ""}, "inbound", "inbound"),
+        ({}, None, None),
+    ],
+)
+def test_questionnaire_from_custom_numbers_or_the_agent_url(
+    custom: dict[str, Any], url_choice: str | None, expected: str | None
+) -> None:
+    [started] = MaqsamCodec(questionnaire=url_choice).receive(_setup_with(custom))
+    assert isinstance(started, CallStarted)
+    assert started.questionnaire_id == expected
+    assert started.call_id == "42"
+
+
 def test_ready_is_sent_once() -> None:
     codec = MaqsamCodec()
     codec.receive(SETUP)

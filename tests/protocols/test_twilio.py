@@ -50,6 +50,26 @@ def test_start_keeps_the_stream_and_drops_phone_numbers_and_tokens() -> None:
     assert "966501234567" not in repr(started)
 
 
+def test_token_parameter_is_kept_for_the_session_but_never_shown() -> None:
+    assert TwilioCodec().setup_token is None
+    codec = TwilioCodec(questionnaire="from-url")
+    start = {"streamSid": "MZ1", "callSid": "CA1", "customParameters": {"token": "t" * 40}}
+    [started] = codec.receive(json.dumps({"event": "start", "start": start}))
+    assert isinstance(started, CallStarted)
+    assert codec.setup_token == "t" * 40
+    assert "t" * 40 not in repr(codec) and "t" * 40 not in repr(started)
+    assert started.questionnaire_id == "from-url"
+
+
+@pytest.mark.parametrize("token", [7, None, ["t"], {"t": 1}])
+def test_a_token_parameter_that_is_not_a_string_is_no_token(token: Any) -> None:
+    codec = TwilioCodec()
+    start = {"streamSid": "MZ1", "customParameters": {"token": token, "questionnaire_id": 3}}
+    [started] = codec.receive(json.dumps({"event": "start", "start": start}))
+    assert isinstance(started, CallStarted)
+    assert codec.setup_token is None and started.questionnaire_id == "3"
+
+
 def test_stream_sid_may_come_only_at_the_top_level() -> None:
     codec = TwilioCodec()
     [started] = codec.receive(json.dumps({"event": "start", "streamSid": "MZ9", "start": {}}))

@@ -18,6 +18,8 @@ from hana_voice.questionnaire.dialog import (
     PromptPlayed,
     RecordAnswer,
     Speak,
+    TransferDone,
+    TransferFailed,
     UserSaid,
     start,
     step,
@@ -189,9 +191,9 @@ def _asked_ok(q: Questionnaire, asked: list[str], records: list[RecordAnswer]) -
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(events, max_size=60), st.booleans())
+@given(st.lists(events, max_size=60), st.booleans(), st.booleans())
 def test_every_answer_sequence_walks_a_valid_path_to_one_outcome(
-    sequence: list[UserSaid | KeyPressed | None], named: bool
+    sequence: list[UserSaid | KeyPressed | None], named: bool, transfer_ok: bool
 ) -> None:
     context = {"patient_name": "سارة"} if named else {}
     state, actions = start(EXAMPLE, "telephony", context=context)
@@ -201,6 +203,9 @@ def test_every_answer_sequence_walks_a_valid_path_to_one_outcome(
             break
         if state.phase == "ending":
             state, new = step(state, PromptPlayed(state.prompt_id))
+        elif state.phase == "transferring":
+            # The session reports how the provider's transfer went (issue 12).
+            state, new = step(state, TransferDone() if transfer_ok else TransferFailed())
         elif event is None:
             state, new = step(state, NoResponse(state.prompt_id))
         else:

@@ -19,6 +19,8 @@ from hana_voice.questionnaire.dialog import (
     PromptPlayed,
     RecordAnswer,
     Speak,
+    TransferDone,
+    TransferFailed,
     UserSaid,
     start,
     step,
@@ -181,6 +183,7 @@ def test_repeated_failures_escalate(mini: Questionnaire) -> None:
     assert call.last_speak.text == mini.prompts.escalation_transfer.spoken
     call.played()
     assert of(Escalate, call.actions) == [Escalate("repeated_failures", "transfer", "pain")]
+    call.send(TransferDone())
     assert finished(call).outcome == "escalated"
     assert finished(call).escalation == "repeated_failures"
 
@@ -268,9 +271,38 @@ def test_critical_answer_transfers_on_telephony(mini: Questionnaire) -> None:
     assert not of(Escalate, new)  # after the escalation prompt has played
     assert call.last_speak.text == mini.prompts.escalation_transfer.spoken
     call.send(UserSaid("نعم"), KeyPressed("1"))  # ignored while the prompt plays
-    done = call.played()
-    assert done == [Escalate("critical_answer", "transfer", "chest"), finished(call)]
+    assert call.played() == [Escalate("critical_answer", "transfer", "chest")]
+    assert call.state.phase == "transferring"
+    call.send(UserSaid("نعم"), KeyPressed("0"), PromptPlayed(call.state.prompt_id))  # ignored
+    assert call.send(TransferDone()) == [finished(call)]
     assert finished(call).outcome == "escalated"
+
+
+def test_a_failed_transfer_promises_a_call_back(mini: Questionnaire) -> None:
+    call = consented(mini)
+    call.send(UserSaid("ايوه"))
+    call.played()
+    new = call.send(TransferFailed())
+    assert call.last_speak.text == mini.prompts.transfer_failed.spoken
+    assert not call.last_speak.interruptible and not of(HangUp, new)
+    done = call.played()
+    assert done == [HangUp("transfer_failed"), finished(call)]
+    result = finished(call)
+    assert (result.outcome, result.reason, result.escalation) == (
+        "transfer_failed",
+        "critical_answer",
+        "critical_answer",
+    )
+    assert [r.response for r in result.answers] == ["yes"] and result.answers[0].critical
+
+
+def test_hanging_up_during_a_transfer_keeps_the_escalation(mini: Questionnaire) -> None:
+    call = consented(mini)
+    call.send(KeyPressed("0"))
+    call.played()
+    call.send(CallerHungUp())
+    assert finished(call).outcome == "escalated"
+    assert finished(call).escalation == "caller_request"
 
 
 def test_critical_rating_shows_a_message_on_the_browser(mini: Questionnaire) -> None:

@@ -16,6 +16,8 @@ from hana_voice.questionnaire.dialog import (
     NoResponse,
     PromptPlayed,
     RecordAnswer,
+    TransferDone,
+    TransferFailed,
     UserSaid,
     start,
     step,
@@ -35,6 +37,8 @@ events = st.one_of(
     st.builds(KeyPressed, st.sampled_from([*"0123456789*#", "", "12", "a"])),
     st.builds(PromptPlayed, prompt_ids),
     st.builds(NoResponse, prompt_ids),
+    st.just(TransferDone()),
+    st.builds(TransferFailed),
 )
 
 
@@ -62,12 +66,14 @@ def test_random_events_never_raise_and_always_end(
     for _ in range(_bound(MINI)):
         if state.ended:
             break
-        event = (
-            PromptPlayed(state.prompt_id)
-            if state.phase == "ending"
-            else NoResponse(state.prompt_id)
-        )
-        state, new = step(state, event)
+        nudge: Event
+        if state.phase == "transferring":
+            nudge = TransferFailed()
+        elif state.phase == "ending":
+            nudge = PromptPlayed(state.prompt_id)
+        else:
+            nudge = NoResponse(state.prompt_id)
+        state, new = step(state, nudge)
         actions.extend(new)
     assert state.ended
     finishes = [a for a in actions if isinstance(a, Finished)]

@@ -70,6 +70,8 @@ class PromptAudio:
     marked_at: float | None = None
     heard_at: float | None = None
     interrupted: bool = False
+    #: Its mark was echoed because a clear discarded its audio (Twilio does that), not played.
+    cleared: bool = False
 
     @property
     def seconds(self) -> float:
@@ -84,6 +86,8 @@ class Peer:
     """The provider's side of one call. Use :func:`open_peer`."""
 
     wire: ClassVar[str] = ""
+    #: Whether a barge-in (clear) makes the provider echo every mark still waiting, at once.
+    echoes_marks_on_clear: ClassVar[bool] = False
 
     def __init__(self, ws: WebSocketConnection, nursery: trio.Nursery, echo: EchoPolicy) -> None:
         self.ws = ws
@@ -110,6 +114,11 @@ class Peer:
         self._noise = itertools.cycle(_line_noise_frames())
         self._seq = itertools.count(1)
         self._heard_send, self.heard = trio.open_memory_channel[str](math.inf)
+        self.call_sid = ""
+        self.stream_ended_at: float | None = None
+        #: After a redirect, close the socket after this delay, as Maqsam does (None: never).
+        self.close_on_redirect: float | None = None
+        self.closed_itself_at: float | None = None
 
     # ------------------------------------------------------------------ wire format
 
@@ -219,6 +228,11 @@ class Peer:
                 self._current.interrupted = True
                 self._current = None
             self._play_end = now  # buffered audio is dropped, not played
+            if self.echoes_marks_on_clear:
+                for prompt in self.prompts:
+                    if prompt.label is not None and prompt.heard_at is None and not prompt.cleared:
+                        prompt.cleared = True
+                        await self.send(self.mark_message(prompt.label))
         elif kind == "mark":
             prompt = self._current or PromptAudio(first_at=now)
             if self._current is None:
@@ -230,12 +244,22 @@ class Peer:
                 self.nursery.start_soon(self._echo, prompt, max(self._play_end, now) + delay)
         elif kind == "redirect":
             self.redirected_at = now
+            if self.close_on_redirect is not None:
+                self.nursery.start_soon(self._take_over, self.close_on_redirect)
         elif kind == "hangup":
             self.hung_up_at = now
+
+    async def _take_over(self, delay: float) -> None:
+        """The provider transfers the call: it closes our socket itself (Maqsam does)."""
+        await trio.sleep(delay)
+        self.closed_itself_at = trio.current_time()
+        await self.ws.aclose()
 
     async def _echo(self, prompt: PromptAudio, at: float) -> None:
         await trio.sleep_until(at)
         assert prompt.label is not None
+        if prompt.cleared:
+            return  # already echoed when a clear discarded it
         with contextlib.suppress(ConnectionClosed, trio.BrokenResourceError):
             await self.send(self.mark_message(prompt.label))
             prompt.heard_at = trio.current_time()
@@ -305,7 +329,15 @@ class MaqsamPeer(Peer):
 
 
 class TwilioPeer(Peer):
+    """Twilio's side of a ``<Connect><Stream>``; ``token`` becomes ``<Parameter name="token">``.
+
+    Like Twilio, a ``clear`` makes it echo at once every mark still waiting (their audio was
+    discarded, not played), and :meth:`stop_and_close` ends the stream as Twilio does when the
+    call leaves the ``<Stream>`` (a REST update).
+    """
+
     wire = "twilio"
+    echoes_marks_on_clear = True
     stream_sid = "MZ00000000000000000000000000000001"
 
     def setup_messages(
@@ -314,10 +346,14 @@ class TwilioPeer(Peer):
         *,
         call_sid: str = "CA00000000000000000000000000000001",
         media_format: Mapping[str, Any] | None = None,
+        token: str | None = None,
         **extra: Any,
     ) -> list[dict[str, Any]]:
         fmt = media_format or {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}
         parameters = {"From": CALLER_NUMBER, "To": CALLEE_NUMBER, **custom}
+        if token is not None:
+            parameters["token"] = token
+        self.call_sid = call_sid
         start = {
             "accountSid": "AC00000000000000000000000000000001",
             "streamSid": self.stream_sid,
@@ -349,7 +385,14 @@ class TwilioPeer(Peer):
         return {**self._base("mark"), "mark": {"name": label}}
 
     def stop_message(self) -> dict[str, Any]:
-        return {**self._base("stop"), "stop": {"callSid": "CA00000000000000000000000000000001"}}
+        return {**self._base("stop"), "stop": {"callSid": self.call_sid}}
+
+    async def stop_and_close(self) -> None:
+        """The call left the ``<Stream>``: Twilio sends ``stop`` and closes the socket."""
+        self.stream_ended_at = trio.current_time()
+        with contextlib.suppress(ConnectionClosed, trio.BrokenResourceError):
+            await self.send(self.stop_message())
+            await self.ws.aclose()
 
     def classify(self, message: dict[str, Any]) -> tuple[str, Any]:
         kind = message.get("event")
@@ -362,6 +405,14 @@ class TwilioPeer(Peer):
         if kind == "clear":
             return "barge_in", None
         return "other", None
+
+
+def twilio_signature(auth_token: str, url: str) -> list[tuple[str, str]]:
+    """The ``X-Twilio-Signature`` header Twilio puts on the upgrade to ``url`` (a GET: no
+    parameters), computed by Twilio's own helper library."""
+    from twilio.request_validator import RequestValidator
+
+    return [("X-Twilio-Signature", RequestValidator(auth_token).compute_signature(url, {}))]
 
 
 @asynccontextmanager

@@ -16,6 +16,7 @@ from hana_voice.engines.manager import Loaders
 from hana_voice.settings import DEFAULT_QUESTIONNAIRE_DIR, Settings
 from tests.conftest import RunningServer, run_server
 from tests.telephony.peers import CALLER_NUMBER
+from tests.telephony.twilio_api import TRANSFER_TO, FakeTwilioApi
 
 MAQSAM_TOKEN = "maqsam-token-0123456789abcdef"
 TELEPHONY_TOKEN = "telephony-token-0123456789abcdef"
@@ -26,6 +27,8 @@ MAQSAM_AUTH = [("Auth", MAQSAM_TOKEN)]
 KEYPAD_QUESTIONNAIRE = "telephony_keypad_check"
 #: One question with the shortest answer time, for answer-timer tests.
 QUICK_QUESTIONNAIRE = "telephony_quick_timeout"
+#: Two questions, the second one long (to be talked over), with the shortest answer time.
+QUICK_PAIR_QUESTIONNAIRE = "telephony_quick_pair"
 #: Keys through KEYPAD_QUESTIONNAIRE: consent, yes, no, "1#" (1 could begin 10: # ends it), 1.
 KEYPAD_ANSWERS = {
     "greeting": "1",
@@ -65,7 +68,7 @@ def _questionnaire(qid: str, questions: list[dict[str, Any]], timeout: float) ->
 
 
 def _yes_no(qid: str, order: int, **extra: Any) -> dict[str, Any]:
-    return {"id": qid, "order": order, "type": "yes_no", "text": f"سؤال {order}؟", **extra}
+    return {"id": qid, "order": order, "type": "yes_no", "text": f"سؤال {order}؟"} | extra
 
 
 def write_questionnaires(directory: Path) -> Path:
@@ -88,7 +91,13 @@ def write_questionnaires(directory: Path) -> Path:
         timeout=8,
     )  # fmt: skip
     quick = _questionnaire(QUICK_QUESTIONNAIRE, [_yes_no("medication", 1)], timeout=1.0)
-    for data in (keypad, quick):
+    long_question = "هل تشعر بألم في الصدر أو ضيق في التنفس منذ خروجك من المستشفى؟"
+    pair = _questionnaire(
+        QUICK_PAIR_QUESTIONNAIRE,
+        [_yes_no("medication", 1), _yes_no("chest_pain", 2, text=long_question)],
+        timeout=1.0,
+    )
+    for data in (keypad, quick, pair):
         (directory / f"{data['id']}.json").write_text(json.dumps(data, ensure_ascii=False))
     return directory
 
@@ -103,6 +112,19 @@ def telephony_settings(settings: Settings, tmp: Path, **changes: Any) -> Setting
     }
     values.update(changes)
     return settings.with_overrides(**values)
+
+
+def twilio_changes(api: FakeTwilioApi, **changes: Any) -> dict[str, Any]:
+    """Settings for Twilio's REST API (the fake at ``api``) and signatures; short deadlines."""
+    values: dict[str, Any] = {
+        "twilio_account_sid": api.account_sid,
+        "twilio_auth_token": api.auth_token,
+        "twilio_api_url": api.url,
+        "twilio_transfer_to": TRANSFER_TO,
+        "twilio_api_timeout": 0.5,
+    }
+    values.update(changes)
+    return values
 
 
 async def engines_ready(server: RunningServer) -> None:

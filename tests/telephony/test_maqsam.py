@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
 from trio_websocket import ConnectionClosed
 
 from hana_voice.engines.fake import FakeSpeechToText, FakeTextToSpeech
+from hana_voice.questionnaire import load_questionnaires
 from hana_voice.settings import Settings
 from tests.calls.fakes import fake_loaders, spoken
 from tests.telephony.peers import (
@@ -253,6 +255,7 @@ async def test_hand_over_to_a_person_redirects_after_the_transfer_prompt(
     async with telephony_server(settings, tmp_path, loaders) as server:
         with trio.fail_after(20):
             async with open_peer(MaqsamPeer, server.ws_url + PATH, AUTH) as peer:
+                peer.close_on_redirect = 0.5  # Maqsam takes the call over, then closes
                 await peer.setup(CUSTOM, call_id="mq-transfer")
                 await keypad_caller(peer, keys)
                 await peer.closed.wait()
@@ -260,8 +263,9 @@ async def test_hand_over_to_a_person_redirects_after_the_transfer_prompt(
         assert transfer.heard_at is not None and peer.redirected_at is not None
         assert peer.redirected_at >= transfer.heard_at
         assert peer.hung_up_at is None
-        assert peer.close_code == 1000
-        assert peer.close_reason is not None and "transferred to a person" in peer.close_reason
+        # We waited for Maqsam to close (a transfer), instead of closing first (a finished call).
+        assert peer.closed_itself_at is not None
+        assert peer.types()[-1] == "redirect"
         stored = await stored_call(server, "mq-transfer")
         await no_sessions_left(server)
     assert stored["status"] == "escalated"
@@ -284,3 +288,68 @@ async def test_caller_hanging_up_keeps_the_answers(settings: Settings, tmp_path:
         await no_sessions_left(server)
     assert stored["status"] == "incomplete"
     assert answers_of(stored) == {"medication": "yes"}
+
+
+async def test_a_redirect_waits_for_maqsam_only_so_long(settings: Settings, tmp_path: Path) -> None:
+    loaders, _, _ = fake_loaders()
+    async with telephony_server(settings, tmp_path, loaders, maqsam_redirect_wait=0.6) as server:
+        with trio.fail_after(20):
+            async with open_peer(MaqsamPeer, server.ws_url + PATH, AUTH) as peer:
+                await peer.setup(CUSTOM, call_id="mq-stuck")
+                await keypad_caller(peer, {"greeting": "1", "medication": "0"})
+                await peer.closed.wait()
+                closed_at = trio.current_time()
+        assert peer.redirected_at is not None and peer.closed_itself_at is None
+        assert 0.6 - 0.05 <= closed_at - peer.redirected_at < 3.0
+        assert (peer.close_code, peer.close_reason) == (
+            1000,
+            "transferred to a person: caller_request",
+        )
+        stored = await stored_call(server, "mq-stuck")
+        await no_sessions_left(server)
+    assert stored["status"] == "escalated"
+
+
+@pytest.mark.parametrize(
+    ("path", "custom", "expected"),
+    [
+        (PATH + f"?questionnaire={KEYPAD_QUESTIONNAIRE}", {}, KEYPAD_QUESTIONNAIRE),
+        ("/ws/maqsam" + f"?questionnaire={QUICK_QUESTIONNAIRE}", {}, QUICK_QUESTIONNAIRE),
+        (PATH + f"?questionnaire={QUICK_QUESTIONNAIRE}", {"questionnaire_id": 77}, "77"),
+        (PATH, {"questionnaire_id": 77}, "77"),
+    ],
+    ids=["inbound-url", "inbound-plain-path", "campaign-wins", "numeric-id"],
+)
+async def test_questionnaire_from_the_agent_url_or_a_numeric_id(
+    settings: Settings, tmp_path: Path, path: str, custom: dict[str, Any], expected: str
+) -> None:
+    loaders, _, _ = fake_loaders()
+    async with telephony_server(settings, tmp_path, loaders) as server:
+        numbered = json.loads(
+            (tmp_path / "questionnaires" / f"{QUICK_QUESTIONNAIRE}.json").read_text()
+        )
+        numbered["id"] = "77"
+        (tmp_path / "questionnaires" / "77.json").write_text(json.dumps(numbered))
+        server.services.extras["questionnaires"] = load_questionnaires(tmp_path / "questionnaires")
+        with trio.fail_after(20):
+            async with open_peer(MaqsamPeer, server.ws_url + path, AUTH) as peer:
+                await peer.setup(custom, call_id=f"mq-{expected}")
+                await peer.heard.receive()
+        stored = await stored_call(server, f"mq-{expected}", final=False)
+        await no_sessions_left(server)
+    assert stored["template_id"] == expected
+
+
+async def test_an_unknown_questionnaire_in_the_url_closes_with_a_reason(
+    settings: Settings, tmp_path: Path
+) -> None:
+    loaders, _, _ = fake_loaders()
+    async with telephony_server(settings, tmp_path, loaders) as server:
+        with trio.fail_after(20):
+            url = server.ws_url + PATH + "?questionnaire=no-such-one"
+            async with open_peer(MaqsamPeer, url, AUTH) as peer:
+                await peer.setup({})
+                await peer.closed.wait()
+        assert (peer.close_code, peer.close_reason) == (1008, "unknown questionnaire")
+        assert not peer.prompts
+        await no_sessions_left(server)

@@ -137,20 +137,26 @@ async def test_caller_speech_clears_the_prompt(settings: Settings, tmp_path: Pat
         await no_sessions_left(server)
 
 
-async def test_pressing_zero_transfers_and_closes(settings: Settings, tmp_path: Path) -> None:
+async def test_pressing_zero_without_the_rest_api_promises_a_call_back(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """No TWILIO_* settings: the transfer cannot be made, so the caller is told a person will
+    call back (never just cut off) and the escalation is stored as transfer_failed."""
     loaders, _, _ = fake_loaders()
     async with telephony_server(settings, tmp_path, loaders) as server:
-        with trio.fail_after(20):
+        with trio.fail_after(30):
             async with open_peer(TwilioPeer, server.ws_url + PATH + QUERY) as peer:
                 await peer.setup(CUSTOM, call_sid="CA-transfer")
                 await keypad_caller(peer, {"greeting": "1", "medication": "0"})
         transfer = peer.prompt("escalation_transfer")
-        assert transfer.heard_at is not None
+        call_back = peer.prompt("transfer_failed")
+        assert transfer.heard_at is not None and call_back.heard_at is not None
+        assert call_back.first_at >= transfer.heard_at
         assert peer.close_code == 1000
-        assert peer.close_reason == "transferred to a person: caller_request"
+        assert peer.close_reason == "questionnaire ended: transfer_failed"
         stored = await stored_call(server, "CA-transfer")
         await no_sessions_left(server)
-    assert stored["status"] == "escalated"
+    assert (stored["status"], stored["outcome"]) == ("escalated", "transfer_failed")
 
 
 async def test_stop_ends_the_call_and_keeps_the_answers(settings: Settings, tmp_path: Path) -> None:

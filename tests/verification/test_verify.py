@@ -100,9 +100,9 @@ def test_every_check_passes_on_a_healthy_server(
     assert checks["engine stt"]["detail"].startswith("vosk")
     assert "loaded" in checks["engine tts"]["detail"]
     assert checks["connect /ws/secure"]["detail"].startswith("reachable, auth required")
-    assert checks["connect /ws/telephony/healthcare"]["detail"].startswith(
-        "reachable, auth required"
-    )
+    # The telephony token may come in the stream's start message (Twilio's <Parameter>), as
+    # Maqsam's apiKey may: a socket without a header token is not refused at once.
+    assert checks["connect /ws/telephony/healthcare"]["detail"] == "reachable"
     assert checks["connect /ws"]["detail"] == "reachable"
     assert checks["stt round trip (/ws/echo)"]["detail"].endswith("heard 'مرحبا'")
     assert checks["maqsam handshake"]["detail"] == "session.ready received"

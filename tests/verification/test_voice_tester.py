@@ -138,6 +138,31 @@ async def test_twilio_media_stream_with_token(settings: Settings, tmp_path: Path
     assert "media" in events and "mark" in events
 
 
+@pytest.mark.parametrize("signs", [True, False])
+async def test_twilio_signed_upgrade(settings: Settings, tmp_path: Path, signs: bool) -> None:
+    """With TWILIO_AUTH_TOKEN on the server, --twilio-auth-token signs the upgrade as Twilio."""
+    loaders, _, _ = fake_loaders()
+    auth_token = "twilio-auth-token-for-the-tester"
+    configured = live(settings, telephony_token=TELEPHONY_TOKEN, twilio_auth_token=auth_token)
+    async with run_server(configured, loaders) as server:
+        await _loaded(server)
+        options = Options(
+            url=server.ws_url + "/ws/telephony/healthcare",
+            wav=_wav(tmp_path, 8000),
+            out=tmp_path / "signed",
+            token=TELEPHONY_TOKEN,
+            twilio_auth_token=auth_token if signs else None,
+            idle=1.0,
+            speed=4.0,
+        )
+        with trio.fail_after(30):
+            outcome = await run_tester(options)
+    if signs:
+        _assert_valid_replies(outcome.replies, 8000)
+    else:
+        assert outcome.close == (1008, "missing X-Twilio-Signature")
+
+
 async def test_refused_call_reports_the_close(settings: Settings, tmp_path: Path) -> None:
     async with run_server(settings) as server:
         options = Options(url=server.ws_url, endpoint="/ws/secure", say="مرحبا", out=tmp_path)
