@@ -95,6 +95,9 @@ class Settings:
     # --- observability ---
     metrics_enabled: bool = True
     metrics_token: str | None = field(default=None, repr=False)
+    # --- billing status posts to the front end (issue 10, i10r) ---
+    #: Post /api/telephony/call-status after each call whose context names call_session_id.
+    billing_status_enabled: bool = True
 
     @property
     def database_path(self) -> Path:
@@ -161,6 +164,8 @@ class Settings:
             max_tts_chars=r.integer("MAX_TTS_CHARS", 1000, 10, 20000),
             metrics_enabled=r.boolean("METRICS_ENABLED", True),
             metrics_token=r.secret("METRICS_TOKEN"),
+            # billing status posts (issue 10)
+            billing_status_enabled=r.boolean("BILLING_STATUS_ENABLED", True),
         )
         return settings
 

@@ -49,12 +49,13 @@ from hana_voice.questionnaire.dialog_messages import (
 )
 from hana_voice.questionnaire.dialog_messages import HangUp as DialogHangUp
 from hana_voice.questionnaire.dialog_messages import PromptPlayed as DialogPromptPlayed
+from hana_voice.results.handover import response_for
 from hana_voice.results.store import ResultStore
 
 log = logging.getLogger(__name__)
 
 #: Context keys copied into the results' metadata (the front end's fields).
-METADATA_KEYS = ("patient_id", "hospital_id", "campaign_id")
+METADATA_KEYS = ("patient_id", "hospital_id", "campaign_id", "call_session_id")
 
 
 class QuestionnaireRun:
@@ -158,7 +159,9 @@ class QuestionnaireRun:
         if self.store is None:
             return
         elapsed = None if self.heard_at is None else round(time.monotonic() - self.heard_at, 3)
-        response = "" if action.response is None else str(action.response)
+        # Stored (and handed over) in the template's own words: "نعم" rather than "yes".
+        question = self.questionnaire.question(action.question_id)
+        response = response_for(question, action.response)
         await self._stored(
             "call.answer_not_stored",
             self.store.record_answer(

@@ -98,6 +98,11 @@ class Question:
     #: Accepted range for rating and numeric answers (inclusive).
     minimum: int | None = None
     maximum: int | None = None
+    #: The template's own word for each answer value, handed over as the answer's
+    #: ``response`` ("yes"/"no"/"uncertain" or an option id -> e.g. "نعم" / the option's
+    #: text). Filled from a front-end template's ``expected_responses``; empty for local JSON
+    #: questionnaires, whose values are handed over as they are.
+    response_words: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def prompt(self) -> Prompt:
