@@ -49,6 +49,7 @@ from hana_voice.questionnaire.dialog_messages import (
 )
 from hana_voice.questionnaire.dialog_messages import HangUp as DialogHangUp
 from hana_voice.questionnaire.dialog_messages import PromptPlayed as DialogPromptPlayed
+from hana_voice.results.billing import deliveries_for
 from hana_voice.results.handover import response_for
 from hana_voice.results.store import ResultStore
 
@@ -71,6 +72,8 @@ class QuestionnaireRun:
         self.heard_at: float | None = None
         self.finished = False
         self.started = time.monotonic()
+        #: The results metadata written at the start (its ids decide the billing post).
+        self.metadata: dict[str, Any] = {}
 
     # --------------------------------------------------------------- loop
 
@@ -215,6 +218,7 @@ class QuestionnaireRun:
         metadata: dict[str, Any] = {k: context.get(k) or custom.get(k) for k in METADATA_KEYS}
         metadata["call_context"] = context
         metadata["channel"] = self.call.kind
+        self.metadata = metadata
         await self._stored(
             "call.start_not_stored",
             self.store.start_call(
@@ -231,7 +235,14 @@ class QuestionnaireRun:
         duration = round(time.monotonic() - self.started, 3)
         await self._stored(
             "call.finish_not_stored",
-            self.store.finish_call(self.call.session_id, outcome, duration),
+            self.store.finish_call(
+                self.call.session_id,
+                outcome,
+                duration,
+                deliveries=deliveries_for(
+                    self.metadata, self.call.services.settings.billing_status_enabled
+                ),
+            ),
         )
 
     async def _stored(self, event: str, write: Awaitable[object]) -> None:

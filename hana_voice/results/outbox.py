@@ -8,8 +8,12 @@ due rows one at a time and POSTs each as its kind says (deliveries.py: ``results
 route). Outcomes:
 
 * 2xx: ``delivered``, recorded in one transaction with the claim check.
-* 4xx other than 408 and 429: ``failed`` at once with the status (the front end rejected
-  this payload; sending it again cannot help). The call and answers are kept.
+* 4xx other than 408 and 429: ``failed`` at once with the status and the front end's own
+  error text (``HTTP 400: Invalid hospital_id provided``): sending it again cannot help. The
+  call and answers are kept.
+* Before any request, a body the front end would refuse for good (the kind's pre-checks,
+  ``Undeliverable``: no hospital id, ids that are not uuids...) is ``failed`` at once with
+  that reason and ``last_status`` null, without being sent.
 * 5xx, 408, 429, a network error or a timeout: back to ``pending`` with exponential backoff
   and jitter (a numeric ``Retry-After`` is honoured up to the cap), until
   ``OUTBOX_GIVE_UP_SECONDS`` have passed since the first attempt; then ``failed``.
@@ -41,9 +45,10 @@ from typing import Literal
 import httpx
 import trio
 
-from hana_voice.errors import StoreError
+from hana_voice.errors import StoreError, Undeliverable
 from hana_voice.results.database import Claim
 from hana_voice.results.deliveries import DELIVERIES
+from hana_voice.results.handover import reply_error
 from hana_voice.results.store import ResultStore
 from hana_voice.results.tables import DELIVERY_STATES
 from hana_voice.settings import Settings
@@ -215,6 +220,9 @@ class OutboxWorker:
         try:
             body = delivery.body(claim.call, claim.idempotency_key)
             headers = delivery.headers(self.settings, claim.idempotency_key, self._clock())
+        except Undeliverable as exc:
+            # What the front end would refuse for good: failed now, with the reason, unsent.
+            return "rejected", None, f"not sent: {exc}", None
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             # A row written by hand or by another version: keep it, flag it, carry on.
             return "rejected", None, f"unsendable row ({type(exc).__name__})", None
@@ -229,7 +237,14 @@ class OutboxWorker:
         except (httpx.HTTPError, trio.TooSlowError) as exc:
             return "retry", None, type(exc).__name__, None
         outcome = classify(response.status_code)
-        error = None if outcome == "delivered" else f"HTTP {response.status_code}"
+        # The front end's own error text: it names fields and ids of templates, not patients.
+        error = (
+            None
+            if outcome == "delivered"
+            else reply_error(
+                response.status_code, response.content, response.headers.get("Content-Type")
+            )
+        )
         return outcome, response.status_code, error, retry_after_seconds(response)
 
     async def _deliver(self, claim: Claim) -> None:
@@ -240,20 +255,24 @@ class OutboxWorker:
             kept = await self.store.settle(
                 claim, self.worker_id, "delivered", now, status_code=status, error=None
             )
-            log.info("call %s handed over (attempt %d, HTTP %s)", session, claim.attempts, status)
+            log.info(
+                "call %s: %s handed over (attempt %d, HTTP %s)",
+                session,
+                claim.kind,
+                claim.attempts,
+                status,
+            )
         elif outcome == "rejected":
             kept = await self.store.settle(
                 claim, self.worker_id, "failed", now, status_code=status, error=error
             )
-            log.error(
-                "call %s rejected by the front end (HTTP %s): kept as failed", session, status
-            )
+            log.error("call %s: %s refused (%s): kept as failed", session, claim.kind, error)
         elif now - claim.first_attempt_at >= self.give_up_seconds:
             reason = f"gave up after {claim.attempts} attempts: {error}"
             kept = await self.store.settle(
                 claim, self.worker_id, "failed", now, status_code=status, error=reason
             )
-            log.error("call %s: hand-over %s; kept as failed", session, reason)
+            log.error("call %s: %s %s; kept as failed", session, claim.kind, reason)
         else:
             delay = self.policy.delay(claim.attempts, self._rng)
             if retry_after is not None:
@@ -268,8 +287,9 @@ class OutboxWorker:
                 next_attempt_at=now + delay,
             )
             log.warning(
-                "call %s: hand-over attempt %d failed (%s); retry in %.1f s",
+                "call %s: %s attempt %d failed (%s); retry in %.1f s",
                 session,
+                claim.kind,
                 claim.attempts,
                 error,
                 delay,
