@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,7 +14,7 @@ import trio
 from hana_voice.results import OutboxWorker, ResultStore
 from hana_voice.results.handover import idempotency_key
 from hana_voice.settings import Settings
-from tests.results.conftest import FAST, JWT_SECRET, METADATA
+from tests.results.conftest import FAST, JWT_SECRET, METADATA, Backends
 from tests.results.receiver import Receiver
 
 
@@ -44,15 +43,14 @@ def _replying(*statuses: int, headers: dict[str, str] | None = None) -> httpx.Mo
 
 
 async def test_pending_row_survives_a_restart_and_is_delivered_once(
-    tmp_path: Path,
+    backends: Backends,
     make_settings: Callable[..., Settings],
     receiver: Receiver,
     refused_url: str,
     nursery: trio.Nursery,
 ) -> None:
-    path = tmp_path / "r.sqlite3"
     with trio.fail_after(15):
-        async with ResultStore.open(path) as store:
+        async with backends.open() as store:
             await _finished_call(store, "s1")
             # The front end is down (connection refused), then answers 503.
             down = OutboxWorker(store, make_settings(refused_url), policy=FAST)
@@ -66,7 +64,7 @@ async def test_pending_row_survives_a_restart_and_is_delivered_once(
             assert call["delivery"]["state"] == "pending"
             assert (call["delivery"]["attempts"], call["delivery"]["last_status"]) == (2, 503)
         # The process restarts: a new store and worker on the same file.
-        async with ResultStore.open(path) as store:
+        async with backends.open() as store:
             worker = OutboxWorker(store, make_settings(receiver.url), policy=FAST)
             scope = trio.CancelScope()
 
@@ -118,14 +116,13 @@ async def test_pending_row_survives_a_restart_and_is_delivered_once(
 
 
 async def test_two_workers_on_one_database_deliver_each_call_once(
-    tmp_path: Path, make_settings: Callable[..., Settings], receiver: Receiver
+    backends: Backends, make_settings: Callable[..., Settings], receiver: Receiver
 ) -> None:
-    path = tmp_path / "r.sqlite3"
     receiver.delay = 0.02  # keep requests in flight so that the workers overlap
     sessions = [f"s{n}" for n in range(8)]
     settings = make_settings(receiver.url)
     with trio.fail_after(15):
-        async with ResultStore.open(path) as a, ResultStore.open(path, recover=False) as b:
+        async with backends.open() as a, backends.open(recover=False) as b:
             workers = [
                 OutboxWorker(a, settings, policy=FAST),
                 OutboxWorker(b, settings, policy=FAST),
@@ -145,12 +142,12 @@ async def test_two_workers_on_one_database_deliver_each_call_once(
 
 
 async def test_gives_up_after_the_configured_time_and_keeps_the_record(
-    tmp_path: Path, make_settings: Callable[..., Settings]
+    backends: Backends, make_settings: Callable[..., Settings]
 ) -> None:
     clock = FakeClock()
     settings = make_settings("http://front.invalid", outbox_give_up_seconds=100.0)
     with trio.fail_after(10):
-        async with ResultStore.open(tmp_path / "r.sqlite3", clock=clock) as store:
+        async with backends.open(clock=clock) as store:
             await _finished_call(store, "s1")
             worker = OutboxWorker(
                 store, settings, policy=FAST, transport=_replying(503, 503, 503), clock=clock
@@ -173,10 +170,10 @@ async def test_gives_up_after_the_configured_time_and_keeps_the_record(
 
 @pytest.mark.parametrize("status", [400, 401, 404, 422])
 async def test_a_rejected_payload_fails_at_once(
-    tmp_path: Path, make_settings: Callable[..., Settings], status: int
+    backends: Backends, make_settings: Callable[..., Settings], status: int
 ) -> None:
     with trio.fail_after(10):
-        async with ResultStore.open(tmp_path / "r.sqlite3") as store:
+        async with backends.open() as store:
             await _finished_call(store, "s1")
             worker = OutboxWorker(
                 store,
@@ -197,12 +194,12 @@ async def test_a_rejected_payload_fails_at_once(
 
 @pytest.mark.parametrize("status", [408, 429, 500, 502])
 async def test_retryable_statuses_are_retried_honouring_retry_after(
-    tmp_path: Path, make_settings: Callable[..., Settings], status: int
+    backends: Backends, make_settings: Callable[..., Settings], status: int
 ) -> None:
     clock = FakeClock()
     transport = _replying(status, headers={"Retry-After": "30"})
     with trio.fail_after(10):
-        async with ResultStore.open(tmp_path / "r.sqlite3", clock=clock) as store:
+        async with backends.open(clock=clock) as store:
             await _finished_call(store, "s1")
             worker = OutboxWorker(
                 store, make_settings("http://front.invalid"), transport=transport, clock=clock
@@ -216,7 +213,7 @@ async def test_retryable_statuses_are_retried_honouring_retry_after(
 
 
 async def test_unconfigured_front_end_parks_rows_and_a_configured_worker_delivers(
-    tmp_path: Path,
+    backends: Backends,
     make_settings: Callable[..., Settings],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -232,7 +229,7 @@ async def test_unconfigured_front_end_parks_rows_and_a_configured_worker_deliver
 
     caplog.set_level(logging.WARNING, "hana_voice.results")
     with trio.fail_after(10):
-        async with ResultStore.open(tmp_path / "r.sqlite3") as store:
+        async with backends.open() as store:
             await _finished_call(store, "s1")
             idle = OutboxWorker(store, make_settings(None), policy=FAST)
             await idle.run_once()
@@ -257,7 +254,7 @@ async def test_unconfigured_front_end_parks_rows_and_a_configured_worker_deliver
 
 
 async def test_a_finished_call_wakes_the_worker(
-    tmp_path: Path, make_settings: Callable[..., Settings]
+    backends: Backends, make_settings: Callable[..., Settings]
 ) -> None:
     posted = trio.Event()
 
@@ -269,7 +266,7 @@ async def test_a_finished_call_wakes_the_worker(
         await trio.sleep_forever()  # only the finished-call event can wake the worker
 
     with trio.fail_after(10):
-        async with ResultStore.open(tmp_path / "r.sqlite3") as store:
+        async with backends.open() as store:
             worker = OutboxWorker(
                 store,
                 make_settings("http://front.invalid"),
@@ -285,17 +282,15 @@ async def test_a_finished_call_wakes_the_worker(
 
 
 async def test_an_unsendable_row_is_flagged_and_the_worker_carries_on(
-    tmp_path: Path, make_settings: Callable[..., Settings]
+    backends: Backends, make_settings: Callable[..., Settings]
 ) -> None:
-    path = tmp_path / "r.sqlite3"
     with trio.fail_after(10):
-        async with ResultStore.open(path) as store:
+        async with backends.open() as store:
             await _finished_call(store, "bad")
             await _finished_call(store, "good")
             # As if another version had written metadata of another shape.
             await trio.to_thread.run_sync(
-                store.db._conn.execute,
-                "UPDATE calls SET metadata = '[1, 2]' WHERE session_id = 'bad'",
+                backends.execute, "UPDATE calls SET metadata = '[1, 2]' WHERE session_id = 'bad'"
             )
             worker = OutboxWorker(
                 store, make_settings("http://front.invalid"), policy=FAST, transport=_replying()
