@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import sqlite3
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager, contextmanager
 from dataclasses import dataclass
@@ -26,10 +27,14 @@ VOICE_SECRET = "v" * 40
 #: Retries within milliseconds so that a test sees several attempts in well under a second.
 FAST = RetryPolicy(base_delay=0.01, max_delay=0.05, request_timeout=2.0, poll_interval=0.2)
 
+#: The front end's seeded template (tests/frontend/contract.sql): results name its uuid.
+TEMPLATE_ID = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
+
+#: The front end's ids are uuids: a result with other ids is refused before it is sent.
 METADATA: dict[str, Any] = {
-    "patient_id": "patient-1",
-    "hospital_id": "hospital-1",
-    "campaign_id": "campaign-1",
+    "patient_id": "99999999-8888-7777-6666-555555555555",
+    "hospital_id": "11111111-2222-3333-4444-555555555555",
+    "campaign_id": "cccccccc-0000-0000-0000-000000000001",
     "caller_number": "+966500000001",
     "call_context": {
         "provider": "maqsam",
@@ -38,6 +43,11 @@ METADATA: dict[str, Any] = {
         "legs": [{"callee": "+966500000004", "leg": 1}],
     },
 }
+
+
+def sid(name: str) -> str:
+    """A session id (a uuid, as the service names sessions) standing for ``name``."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"hana-voice-test:{name}"))
 
 
 @pytest.fixture

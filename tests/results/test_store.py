@@ -58,9 +58,9 @@ async def test_phone_numbers_are_not_stored(backends: Backends) -> None:
             call = await store.get_call("s1")
     assert call is not None
     assert call["metadata"] == {
-        "patient_id": "patient-1",
-        "hospital_id": "hospital-1",
-        "campaign_id": "campaign-1",
+        "patient_id": METADATA["patient_id"],
+        "hospital_id": METADATA["hospital_id"],
+        "campaign_id": METADATA["campaign_id"],
         "call_context": {"provider": "maqsam", "legs": [{"leg": 1}]},
     }
 

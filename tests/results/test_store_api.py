@@ -17,9 +17,10 @@ from hana_voice.results.deliveries import DELIVERIES
 from hana_voice.results.handover import idempotency_key
 from hana_voice.results.tables import MAX_ERROR_CHARS
 from hana_voice.settings import Settings
-from tests.results.conftest import FAST, METADATA, VOICE_SECRET, Backends
+from tests.results.conftest import FAST, METADATA, TEMPLATE_ID, VOICE_SECRET, Backends, sid
 
 FRONT = "http://front.invalid"
+CALL_SESSION = "dddddddd-0000-0000-0000-000000000001"
 
 
 def _recording() -> tuple[httpx.MockTransport, list[httpx.Request]]:
@@ -114,16 +115,17 @@ async def test_each_delivery_kind_is_its_own_row_and_request(
     backends: Backends, make_settings: Callable[..., Settings]
 ) -> None:
     transport, seen = _recording()
-    metadata = {**METADATA, "call_context": {"call_session_id": "cs-1"}}
+    metadata = {**METADATA, "call_context": {"call_session_id": CALL_SESSION}}
+    s1 = sid("s1")
     with trio.fail_after(10):
         async with backends.open() as store:
-            await store.start_call("s1", "tpl", 1, metadata)
-            await store.record_answer("s1", "q1", 1, "نعم", 0.9, 1.0)
-            await store.finish_call("s1", "completed", 41.6, deliveries=("results", "call_status"))
-            queued = await store.get_call("s1")
+            await store.start_call(s1, TEMPLATE_ID, 1, metadata)
+            await store.record_answer(s1, "q1", 1, "نعم", 0.9, 1.0)
+            await store.finish_call(s1, "completed", 41.6, deliveries=("results", "call_status"))
+            queued = await store.get_call(s1)
             worker = OutboxWorker(store, make_settings(FRONT), policy=FAST, transport=transport)
             await worker.run_once()
-            call = await store.get_call("s1")
+            call = await store.get_call(s1)
     assert queued is not None
     assert sorted(queued["deliveries"]) == ["call_status", "results"]
     assert queued["delivery"]["state"] == "pending"
@@ -131,14 +133,14 @@ async def test_each_delivery_kind_is_its_own_row_and_request(
     assert sorted(by_path) == ["/api/responses/submit", "/api/telephony/call-status"]
     billing = by_path["/api/telephony/call-status"]
     assert json.loads(billing.content) == {
-        "call_session_id": "cs-1",
+        "call_session_id": CALL_SESSION,
         "status": "completed",
         "duration": 42,
     }
-    assert billing.headers["Idempotency-Key"] == idempotency_key("s1") + ":call_status"
+    assert billing.headers["Idempotency-Key"] == idempotency_key(s1) + ":call_status"
     assert "Authorization" not in billing.headers
     submit = by_path["/api/responses/submit"]
-    assert submit.headers["Idempotency-Key"] == idempotency_key("s1")
+    assert submit.headers["Idempotency-Key"] == idempotency_key(s1)
     assert submit.headers["Authorization"].startswith("Bearer ")
     assert call is not None
     assert {kind: row["state"] for kind, row in call["deliveries"].items()} == {
@@ -158,12 +160,12 @@ async def test_a_row_of_an_unknown_kind_is_failed_and_the_worker_carries_on(
             await trio.to_thread.run_sync(
                 backends.execute, "UPDATE outbox SET kind = 'fax' WHERE session_id = 's1'"
             )
-            await store.start_call("s2", "tpl", 1, {})
-            await store.finish_call("s2", "completed")
+            await store.start_call(sid("s2"), TEMPLATE_ID, 1, METADATA)
+            await store.finish_call(sid("s2"), "completed")
             worker = OutboxWorker(store, make_settings(FRONT), policy=FAST, transport=transport)
             await worker.run_once()
             s1 = await store.get_call("s1")
-            s2 = await store.get_call("s2")
+            s2 = await store.get_call(sid("s2"))
     assert s1 is not None
     assert s2 is not None
     assert s1["deliveries"]["fax"]["state"] == "failed"
@@ -178,14 +180,15 @@ async def test_skipped_and_unanswered_questions_are_stored_but_not_sent(
     transport, seen = _recording()
     with trio.fail_after(10):
         async with backends.open() as store:
-            await store.start_call("s1", "tpl", 3, METADATA)
-            await store.record_answer("s1", "q1", 1, "نعم", 0.9, 1.0)
-            await store.record_answer("s1", "q2", 2, "", 0.0, None, "skipped")
-            await store.record_answer("s1", "q3", 3, "", 0.0, 8.0, "unanswered")
-            await store.finish_call("s1", "completed")
+            s1 = sid("s1")
+            await store.start_call(s1, TEMPLATE_ID, 3, METADATA)
+            await store.record_answer(s1, "q1", 1, "نعم", 0.9, 1.0)
+            await store.record_answer(s1, "q2", 2, "", 0.0, None, "skipped")
+            await store.record_answer(s1, "q3", 3, "", 0.0, 8.0, "unanswered")
+            await store.finish_call(s1, "completed")
             worker = OutboxWorker(store, make_settings(FRONT), policy=FAST, transport=transport)
             await worker.run_once()
-            call = await store.get_call("s1")
+            call = await store.get_call(s1)
     assert call is not None
     assert [(a["question_id"], a["status"]) for a in call["answers"]] == [
         ("q1", "answered"),
