@@ -19,10 +19,14 @@ KEYPAD_ANSWERS: tuple[tuple[str, ...], ...] = (("1",), ("2",), ("3", "#"), ("2",
 ANSWER_COUNT = len(KEYPAD_ANSWERS) + 1
 
 
-async def start_and_consent(client: Client) -> str:
-    """Read ``ready``, send ``start``, hear the greeting, consent; return the session id."""
+async def start_and_consent(client: Client, context: dict[str, Any] | None = None) -> str:
+    """Read ``ready``, send ``start`` (with ``context`` if given), hear the greeting, consent;
+    return the session id."""
     ready = await client.until("ready")
-    await client.send_json({"type": "start", "sample_rate": 16000})
+    start: dict[str, Any] = {"type": "start", "sample_rate": 16000}
+    if context is not None:
+        start["context"] = context
+    await client.send_json(start)
     await wait_prompt(client)
     await client.send_json({"type": "dtmf", "digit": "1"})
     session_id: str = ready["session_id"]
@@ -44,9 +48,11 @@ async def answer_the_rest(client: Client, answered: int = 0) -> dict[str, Any]:
     return body
 
 
-async def keypad_call(client: Client) -> tuple[str, dict[str, Any]]:
+async def keypad_call(
+    client: Client, context: dict[str, Any] | None = None
+) -> tuple[str, dict[str, Any]]:
     """A whole questionnaire answered by keypad: (session id, result body)."""
-    session_id = await start_and_consent(client)
+    session_id = await start_and_consent(client, context)
     return session_id, await answer_the_rest(client)
 
 

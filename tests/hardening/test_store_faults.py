@@ -7,8 +7,13 @@ lock is gone. Nothing a caller answered is lost.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import trio
 
+import hana_voice
 from hana_voice.results.store import ResultStore
 from hana_voice.settings import Settings
 from tests.calls.fakes import fake_loaders, live
@@ -28,12 +33,34 @@ from tests.wsclient import connect
 JWT_SECRET = "hardening-jwt-secret-0123456789-abcdef"
 
 
-async def completed_calls(server: RunningServer, count: int) -> list[str]:
+#: The front end's ids (uuids), so that the hand-over passes the pre-checks and is tried.
+FRONT_END_CONTEXT = {
+    "patient_id": "99999999-8888-7777-6666-555555555555",
+    "hospital_id": "11111111-2222-3333-4444-555555555555",
+}
+FRONT_END_TEMPLATE = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
+
+
+def as_front_end_template(settings: Settings, directory: Path) -> Settings:
+    """Settings running the shipped questionnaire under a front-end template id (a uuid)."""
+    source = Path(hana_voice.__file__).parent / "questionnaires" / "post_discharge_followup.json"
+    data = json.loads(source.read_text(encoding="utf-8"))
+    data["id"] = FRONT_END_TEMPLATE
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "front_end.json").write_text(json.dumps(data, ensure_ascii=False), "utf-8")
+    return settings.with_overrides(
+        questionnaire_dir=directory, default_questionnaire=FRONT_END_TEMPLATE
+    )
+
+
+async def completed_calls(
+    server: RunningServer, count: int, context: dict[str, Any] | None = None
+) -> list[str]:
     session_ids: list[str] = []
 
     async def one() -> None:
         async with connect(server.ws_url + QUESTIONNAIRE) as client:
-            session_id, result = await keypad_call(client)
+            session_id, result = await keypad_call(client, context)
             code, _ = await client.closed()
         assert (code, result["outcome"]) == (1000, "completed")
         session_ids.append(session_id)
@@ -45,12 +72,18 @@ async def completed_calls(server: RunningServer, count: int) -> list[str]:
     return session_ids
 
 
-async def test_receiver_down_keeps_results_pending_and_loses_nothing(settings: Settings) -> None:
+async def test_receiver_down_keeps_results_pending_and_loses_nothing(
+    settings: Settings, tmp_path: Path
+) -> None:
     loaders, _, _ = fake_loaders()
-    settings = live(settings, nextjs_api_url=closed_port_url(), jwt_secret=JWT_SECRET)
+    settings = live(
+        as_front_end_template(settings, tmp_path / "questionnaires"),
+        nextjs_api_url=closed_port_url(),
+        jwt_secret=JWT_SECRET,
+    )
     async with run_server(settings, loaders) as server:
         await engines_ready(server)
-        session_ids = await completed_calls(server, 3)
+        session_ids = await completed_calls(server, 3, FRONT_END_CONTEXT)
         await no_sessions_left(server)
         async with server.client() as http:
             with trio.fail_after(20):
