@@ -18,8 +18,11 @@ route). Outcomes:
   and jitter (a numeric ``Retry-After`` is honoured up to the cap), until
   ``OUTBOX_GIVE_UP_SECONDS`` have passed since the first attempt; then ``failed``.
 
-A claim is a lease (``delivering`` until ``claim_expires_at``): concurrent workers never hold
-the same row, and a row held by a process that died is taken again when its lease runs out.
+A claim is a lease of OUTBOX_LEASE_SECONDS (``delivering`` until ``claim_expires_at``):
+concurrent workers, in one process or in replicas sharing PostgreSQL, never hold the same row
+(SQLite: one UPDATE in a write transaction; PostgreSQL: ``FOR UPDATE SKIP LOCKED``), and a row
+held by a process that died is taken again when its lease runs out. A request's deadline is
+at most half the lease.
 A crash between a 2xx and the ``delivered`` commit sends the call again with the same
 ``Idempotency-Key`` (also in ``metadata.idempotency_key``) so the front end can drop it.
 
@@ -93,10 +96,10 @@ class RetryPolicy:
         ceiling = min(self.max_delay, self.base_delay * 2.0 ** max(0, attempts - 1))
         return ceiling * (0.5 + rng.random() / 2)
 
-    @property
-    def lease(self) -> float:
-        # Longer than a request can last (httpx timeout per phase, trio deadline at 2x).
-        return self.request_timeout * 3
+    def deadline(self, lease: float) -> float:
+        """A request's whole deadline: twice the per-phase timeout, and well inside the
+        lease, so a row is never delivered by two replicas at once."""
+        return min(self.request_timeout * 2, lease / 2)
 
 
 class OutboxWorker:
@@ -118,6 +121,9 @@ class OutboxWorker:
         self.settings = settings
         self.policy = policy or RetryPolicy()
         self.give_up_seconds = settings.outbox_give_up_seconds
+        #: How long a claimed row stays ours (OUTBOX_LEASE_SECONDS): another replica takes
+        #: it again after that, e.g. when this one died mid-delivery.
+        self.lease = settings.outbox_lease_seconds
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._transport = transport
         self._clock = clock
@@ -205,7 +211,7 @@ class OutboxWorker:
 
     async def _claim(self, due_by: float) -> Claim | None:
         now = self._clock()
-        return await self.store.claim_delivery(self.worker_id, now, self.policy.lease, due_by)
+        return await self.store.claim_delivery(self.worker_id, now, self.lease, due_by)
 
     async def _post(self, claim: Claim) -> tuple[Outcome, int | None, str | None, float | None]:
         """POST one row as its kind's delivery builds it; return (outcome, status, error,
@@ -228,7 +234,7 @@ class OutboxWorker:
             return "rejected", None, f"unsendable row ({type(exc).__name__})", None
         client = self._client
         try:
-            with trio.fail_after(self.policy.request_timeout * 2):
+            with trio.fail_after(self.policy.deadline(self.lease)):
                 if client is None:
                     async with self._new_client() as temporary:
                         response = await temporary.post(url, json=body, headers=headers)

@@ -35,6 +35,7 @@ from psycopg.types.json import Jsonb
 
 from hana_voice.errors import StoreError
 from hana_voice.results.database import Claim
+from hana_voice.results.handover import strip_phone_numbers
 from hana_voice.results.migrations import POSTGRES_MIGRATIONS, POSTGRES_SCHEMA_VERSION, too_new
 from hana_voice.results.tables import (
     DELIVERY_STATES,
@@ -49,7 +50,6 @@ from hana_voice.results.tables import (
     outbox_key,
     shape_call,
 )
-from hana_voice.results.handover import strip_phone_numbers
 
 T = TypeVar("T")
 
@@ -117,9 +117,8 @@ class PostgresDatabase:
     def _run(self, what: str, body: Callable[[Conn], T]) -> T:
         """Run ``body`` in one transaction on a pooled connection."""
         try:
-            with self._pool.connection() as conn:
-                with conn.transaction():
-                    return body(conn)
+            with self._pool.connection() as conn, conn.transaction():
+                return body(conn)
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             raise StoreError(f"could not {what}: {_describe(exc)}") from None
 
@@ -328,9 +327,9 @@ class PostgresDatabase:
         old, new = ("pending_config", "pending") if configured else ("pending", "pending_config")
         return self._run(
             "update the outbox",
-            lambda conn: conn.execute(
-                "UPDATE outbox SET state = %s WHERE state = %s", (new, old)
-            ).rowcount,
+            lambda conn: (
+                conn.execute("UPDATE outbox SET state = %s WHERE state = %s", (new, old)).rowcount
+            ),
         )
 
     def next_due_at(self) -> float | None:
@@ -463,4 +462,3 @@ def _read_call(conn: Conn, session_id: str) -> dict[str, Any] | None:
         (session_id,),
     ).fetchall()
     return shape_call(call, answers, outbox)
-

@@ -139,9 +139,9 @@ class Backends:
         import psycopg
 
         assert self.url is not None
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            conn.execute("SET search_path TO hana_voice")
-            conn.execute(statement.encode())
+        with psycopg.connect(self.url, autocommit=True) as pg:
+            pg.execute("SET search_path TO hana_voice")
+            pg.execute(statement.encode())
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

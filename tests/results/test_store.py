@@ -161,6 +161,7 @@ async def test_full_disk_raises_store_error_and_the_store_lives(tmp_path: Path) 
         async with ResultStore.open(tmp_path / "r.sqlite3") as store:
             await store.start_call("s1", "tpl", 1, {})
             # No disk can be filled here; SQLite's own size cap yields the same SQLITE_FULL.
+            assert isinstance(store.db, ResultDatabase)
             conn = store.db._conn
             pages = conn.execute("PRAGMA page_count").fetchone()[0]
             conn.execute(f"PRAGMA max_page_count = {pages}")
