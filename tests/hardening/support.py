@@ -3,12 +3,15 @@ the process's resident memory, and percentiles."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
 
 import trio
 
+import hana_voice
+from hana_voice.settings import Settings
 from tests.calls.helpers import wait_prompt
 from tests.wsclient import Client
 
@@ -17,6 +20,26 @@ QUESTIONNAIRE = "/ws/healthcare-questionnaire"
 KEYPAD_ANSWERS: tuple[tuple[str, ...], ...] = (("1",), ("2",), ("3", "#"), ("2",), ("1",), ("1",))
 #: The shipped questionnaire's answers once completed: six by keypad, one typed.
 ANSWER_COUNT = len(KEYPAD_ANSWERS) + 1
+
+
+#: The front end's ids (uuids), so that the hand-over passes the pre-checks and is tried.
+FRONT_END_CONTEXT = {
+    "patient_id": "99999999-8888-7777-6666-555555555555",
+    "hospital_id": "11111111-2222-3333-4444-555555555555",
+}
+FRONT_END_TEMPLATE = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
+
+
+def as_front_end_template(settings: Settings, directory: Path) -> Settings:
+    """Settings running the shipped questionnaire under a front-end template id (a uuid)."""
+    source = Path(hana_voice.__file__).parent / "questionnaires" / "post_discharge_followup.json"
+    data = json.loads(source.read_text(encoding="utf-8"))
+    data["id"] = FRONT_END_TEMPLATE
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "front_end.json").write_text(json.dumps(data, ensure_ascii=False), "utf-8")
+    return settings.with_overrides(
+        questionnaire_dir=directory, default_questionnaire=FRONT_END_TEMPLATE
+    )
 
 
 async def start_and_consent(client: Client, context: dict[str, Any] | None = None) -> str:

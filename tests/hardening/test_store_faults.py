@@ -7,13 +7,11 @@ lock is gone. Nothing a caller answered is lost.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import trio
 
-import hana_voice
 from hana_voice.results.store import ResultStore
 from hana_voice.settings import Settings
 from tests.calls.fakes import fake_loaders, live
@@ -21,8 +19,10 @@ from tests.calls.helpers import engines_ready, healthy, no_sessions_left, wait_p
 from tests.conftest import SECRET, RunningServer, run_server
 from tests.hardening.support import (
     ANSWER_COUNT,
+    FRONT_END_CONTEXT,
     QUESTIONNAIRE,
     answer_the_rest,
+    as_front_end_template,
     keypad_call,
     settled,
     start_and_consent,
@@ -31,26 +31,6 @@ from tests.results.conftest import closed_port_url, exclusive_lock
 from tests.wsclient import connect
 
 JWT_SECRET = "hardening-jwt-secret-0123456789-abcdef"
-
-
-#: The front end's ids (uuids), so that the hand-over passes the pre-checks and is tried.
-FRONT_END_CONTEXT = {
-    "patient_id": "99999999-8888-7777-6666-555555555555",
-    "hospital_id": "11111111-2222-3333-4444-555555555555",
-}
-FRONT_END_TEMPLATE = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
-
-
-def as_front_end_template(settings: Settings, directory: Path) -> Settings:
-    """Settings running the shipped questionnaire under a front-end template id (a uuid)."""
-    source = Path(hana_voice.__file__).parent / "questionnaires" / "post_discharge_followup.json"
-    data = json.loads(source.read_text(encoding="utf-8"))
-    data["id"] = FRONT_END_TEMPLATE
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "front_end.json").write_text(json.dumps(data, ensure_ascii=False), "utf-8")
-    return settings.with_overrides(
-        questionnaire_dir=directory, default_questionnaire=FRONT_END_TEMPLATE
-    )
 
 
 async def completed_calls(

@@ -4,6 +4,7 @@ advisory lock even by two processes at once, and a schema newer than the code st
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -27,9 +28,11 @@ from hana_voice.results.migrations import (
     SQLITE_MIGRATIONS,
 )
 from hana_voice.settings import Settings
-from tests.results.conftest import FAST, VOICE_SECRET
+from tests.results.conftest import FAST, METADATA, TEMPLATE_ID, VOICE_SECRET, sid
 
 REPO = Path(__file__).resolve().parents[2]
+#: The call a 1.0 file left pending (1.0 named sessions with uuids too, in hex).
+OLD = sid("old")
 
 
 def _release_1_0_database(path: Path) -> None:
@@ -38,12 +41,17 @@ def _release_1_0_database(path: Path) -> None:
     conn = sqlite3.connect(path, isolation_level=None)
     for statement in SQLITE_MIGRATIONS[0]:
         conn.execute(statement)
-    conn.execute("INSERT INTO calls VALUES ('old', 'tpl', 1, '{}', 'completed', 1.0, 2.0, 1.0)")
-    conn.execute("INSERT INTO answers VALUES ('old', 'q1', 1, 'نعم', 0.9, 1.0, 'answered', 1.5)")
+    conn.execute(
+        "INSERT INTO calls VALUES (?, ?, 1, ?, 'completed', 1.0, 2.0, 1.0)",
+        (OLD, TEMPLATE_ID, json.dumps(METADATA)),
+    )
+    conn.execute(
+        "INSERT INTO answers VALUES (?, 'q1', 1, 'نعم', 0.9, 1.0, 'answered', 1.5)", (OLD,)
+    )
     conn.execute(
         "INSERT INTO outbox (session_id, idempotency_key, state, created_at, next_attempt_at)"
-        " VALUES ('old', ?, 'pending', 2.0, 2.0)",
-        (idempotency_key("old"),),
+        " VALUES (?, ?, 'pending', 2.0, 2.0)",
+        (OLD, idempotency_key(OLD)),
     )
     conn.close()
 
@@ -69,12 +77,12 @@ async def test_a_release_1_0_file_is_migrated_and_its_backlog_delivered(
                 transport=httpx.MockTransport(handler),
             )
             await worker.run_once()
-            call = await store.get_call("old")
+            call = await store.get_call(OLD)
     assert call is not None
     assert (call["handover"], call["outcome"]) == (True, None)
     assert call["delivery"]["state"] == "delivered"
     [request] = seen
-    assert request.headers["Idempotency-Key"] == idempotency_key("old")
+    assert request.headers["Idempotency-Key"] == idempotency_key(OLD)
 
 
 def test_sqlite_opened_twice_migrates_once(tmp_path: Path) -> None:

@@ -18,7 +18,14 @@ from hana_voice.settings import Settings
 from tests.calls.fakes import fake_loaders, live
 from tests.calls.helpers import engines_ready, no_sessions_left, wait_prompt
 from tests.conftest import SECRET, run_server
-from tests.hardening.support import ANSWER_COUNT, QUESTIONNAIRE, answer_the_rest, start_and_consent
+from tests.hardening.support import (
+    ANSWER_COUNT,
+    FRONT_END_CONTEXT,
+    QUESTIONNAIRE,
+    answer_the_rest,
+    as_front_end_template,
+    start_and_consent,
+)
 from tests.postgres import PostgresServer
 from tests.results.conftest import JWT_SECRET
 from tests.results.receiver import Receiver
@@ -88,10 +95,11 @@ async def test_a_call_goes_on_through_a_postgres_restart_and_is_handed_over(
     postgres_server: PostgresServer,
     postgres_url: str,
     receiver: Receiver,
+    tmp_path: Path,
 ) -> None:
     loaders, _, _ = fake_loaders()
     settings = live(
-        settings,
+        as_front_end_template(settings, tmp_path / "questionnaires"),
         database_url=postgres_url,
         database_timeout=0.5,
         nextjs_api_url=receiver.url,
@@ -102,7 +110,7 @@ async def test_a_call_goes_on_through_a_postgres_restart_and_is_handed_over(
         await engines_ready(server)
         with trio.fail_after(90):
             async with server.client() as http, connect(server.ws_url + QUESTIONNAIRE) as client:
-                session_id = await start_and_consent(client)
+                session_id = await start_and_consent(client, FRONT_END_CONTEXT)
                 async with server_down(postgres_server):
                     await wait_prompt(client)
                     await client.send_json({"type": "dtmf", "digit": "1"})
