@@ -105,16 +105,13 @@ def request_headers(token: str | None, key: str) -> dict[str, str]:
 def response_for(question: Question | None, value: AnswerValue | None) -> str:
     """An answer value as the template words it: what is stored and handed over.
 
-    ``question.response_words`` maps a value ("yes", an option id) to the template's word
-    ("نعم", the option's text); without an entry the value itself is used, so ratings and
-    numbers become digit strings and open text stays the transcript. None: "" (unanswered).
+    ``question.replies`` maps a value ("yes", an option id) to the template's word ("نعم",
+    the option's text); without an entry the value itself is used, so ratings and numbers
+    become digit strings and open text stays the transcript. None: "" (unanswered).
     """
     if value is None:
         return ""
-    text = str(value)
-    if question is None:
-        return text
-    return question.response_words.get(text, text)
+    return str(value) if question is None else question.reply(value)
 
 
 def whole_seconds(seconds: object) -> int:

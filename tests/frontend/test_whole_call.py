@@ -2,7 +2,7 @@
 template's own words for each answer) ends with the row stored by the faithful route and the
 billing post received once.
 
-The questionnaire is the shipped one under a template uuid, with ``response_words`` set as a
+The questionnaire is the shipped one under a template uuid, with ``replies`` set as a
 template source fills them from ``expected_responses``; the same template is published in the
 front end's ``template_versions`` so that the route validates against it.
 """
@@ -45,9 +45,7 @@ def as_template(questionnaire: Questionnaire) -> Questionnaire:
             return YES_NO_WORDS
         return {option.id: option.text for option in question.options}
 
-    questions = tuple(
-        dataclasses.replace(q, response_words=words(q)) for q in questionnaire.questions
-    )
+    questions = tuple(dataclasses.replace(q, replies=words(q)) for q in questionnaire.questions)
     return dataclasses.replace(questionnaire, id=TEMPLATE_ID, questions=questions)
 
 

@@ -176,7 +176,7 @@ def test_responses_in_the_templates_own_words() -> None:
         1,
         "هل؟",
         "yes_no",
-        response_words={"yes": "نعم", "no": "لا", "uncertain": "غير متأكد"},
+        replies={"yes": "نعم", "no": "لا", "uncertain": "غير متأكد"},
     )
     assert [response_for(yes_no, v) for v in ("yes", "no", "uncertain")] == [
         "نعم",
@@ -189,7 +189,7 @@ def test_responses_in_the_templates_own_words() -> None:
         "أي؟",
         "multiple_choice",
         options=(Option("o1", "ممتازة"), Option("o2", "سيئة")),
-        response_words={"o1": "ممتازة", "o2": "سيئة"},
+        replies={"o1": "ممتازة", "o2": "سيئة"},
     )
     assert response_for(choice, "o2") == "سيئة"
     rating = Question("q3", 3, "كم؟", "rating", minimum=1, maximum=5)
