@@ -46,7 +46,7 @@ async def choose_questionnaire(services: Services, setup: CallStarted) -> Questi
         raise TemplateUnavailable(
             template_id,
             "templates_not_configured",
-            f"template {template_id}: front-end templates are not configured on this server"
-            " (TEMPLATES_DATABASE_URL is not set)",
+            # Within the 123 bytes a close reason may hold.
+            f"template {template_id}: templates are off (TEMPLATES_DATABASE_URL unset)",
         )
     return await source.get(template_id)
