@@ -68,7 +68,9 @@ async def frontend_server(
         yield server
 
 
-async def templates_state(server: RunningServer, wanted: str, timeout: float = 15) -> dict[str, Any]:
+async def templates_state(
+    server: RunningServer, wanted: str, timeout: float = 15
+) -> dict[str, Any]:
     """Poll /health until the template source is in state ``wanted``; return /health."""
     with trio.fail_after(timeout):
         async with server.client() as http:
@@ -207,7 +209,8 @@ async def test_phone_call_on_an_unpublished_template_hears_an_apology_then_hang_
     settings: Settings, tmp_path: Path, postgres_url: str
 ) -> None:
     load_contract(postgres_url)
-    hidden = insert(postgres_url, [{"id": "q", "text": "؟", "order": 1, "type": "yes_no"}], published=False)  # fmt: skip
+    questions = [{"id": "q", "text": "؟", "order": 1, "type": "yes_no"}]
+    hidden = insert(postgres_url, questions, published=False)
     async with frontend_server(settings, tmp_path, postgres_url) as server:
         with trio.fail_after(30):
             async with open_peer(MaqsamPeer, server.ws_url + "/ws/maqsam", MAQSAM_AUTH) as peer:

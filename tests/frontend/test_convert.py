@@ -73,7 +73,8 @@ def test_questions_are_said_in_order_and_text_is_used_without_text_ar() -> None:
         {"id": "a", "text": "السؤال الأول؟", "order": 1, "type": "open_text"},
     ]
     q = convert(row(questions))
-    assert [(x.id, x.text) for x in q.questions] == [("a", "السؤال الأول؟"), ("b", "السؤال الثاني؟")]
+    said = [(x.id, x.text) for x in q.questions]
+    assert said == [("a", "السؤال الأول؟"), ("b", "السؤال الثاني؟")]
 
 
 def test_questions_json_as_text_is_read() -> None:

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 import trio
 
-from hana_voice.frontend.source import TemplateSource, TemplateUnavailable
+from hana_voice.frontend.source import SourceError, TemplateSource, TemplateUnavailable
 from hana_voice.logs import JsonFormatter
 from tests.frontend.database import SEEDED_TEMPLATE_ID, load_contract
 from tests.postgres import PostgresServer, free_port
@@ -122,7 +122,7 @@ async def test_database_down_mid_run_and_back(
         with trio.fail_after(60):
             await source.refresh()
             await trio.to_thread.run_sync(postgres_server.stop)
-            with pytest.raises(Exception):  # noqa: B017, PT011  # SourceError: checked below
+            with pytest.raises(SourceError):
                 await source.refresh()
             assert source.health()["state"] == "unreachable"
             # A cached template still runs; one never read gets a clear error.
