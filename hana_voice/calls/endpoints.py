@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ from quart_trio import QuartTrio
 from hana_voice import auth
 from hana_voice.admission import CLOSE_POLICY, Refused, SessionHandle, client_address
 from hana_voice.calls.call import Call
+from hana_voice.calls.keepalive import keepalive_enabled
 from hana_voice.calls.modes import echo_dialog, tts_dialog, voice_dialog
 from hana_voice.calls.questionnaire_dialog import questionnaire_dialog
 from hana_voice.calls.session import Dialog, SetupCheck, run_call
@@ -76,6 +78,13 @@ ENDPOINTS = (
     Endpoint("/ws/tts", "browser", "tts", "open", "text-to-speech only", legacy=True),
     Endpoint("/ws/maqsam", "maqsam", "questionnaire", "maqsam", "Maqsam voice-agent protocol"),
     Endpoint("/ws/maqsam/healthcare", "maqsam", "questionnaire", "maqsam", "Maqsam questionnaire"),
+    Endpoint(
+        "/ws/maqsam/test",
+        "maqsam",
+        "questionnaire",
+        "maqsam",
+        "Maqsam test call (the front end's test-call page): the default questionnaire",
+    ),
     Endpoint(
         "/ws/telephony",
         "telephony",
@@ -186,6 +195,8 @@ async def _run(
     on_setup: SetupCheck | None = None
     codec: Codec
     channel = "browser"
+    # Utility sockets are kept by pings instead of the idle timeout (calls/keepalive.py).
+    idle = math.inf if keepalive_enabled(settings, endpoint.path) else None
     if endpoint.kind == "maqsam":
         codec, channel = MaqsamCodec(), "telephony"
         on_setup = _maqsam_setup(maqsam_header_ok)
@@ -195,7 +206,7 @@ async def _run(
     else:
         codec = BrowserCodec(max_text_chars=settings.max_tts_chars)
         if endpoint.legacy:
-            with trio.move_on_after(settings.idle_timeout):
+            with trio.move_on_after(idle if idle is not None else settings.idle_timeout):
                 first_frames.append(await transport.receive())
             if not first_frames:
                 return 1000, f"idle timeout: no message for {settings.idle_timeout:g} s"
@@ -210,6 +221,7 @@ async def _run(
         mode=endpoint.mode,
         kind=endpoint.kind,
         out_rate=TELEPHONY_RATE if channel == "telephony" else settings.sample_rate,
+        idle_timeout=idle,
     )
     if isinstance(codec, BrowserCodec):
         await call.emit(Ready(call.session_id))

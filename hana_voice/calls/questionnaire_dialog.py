@@ -21,6 +21,7 @@ from typing import Any
 import trio
 
 from hana_voice.calls.call import Call, CallerSpeaking, PromptPlayed
+from hana_voice.calls.call_start import refuse_call, wait_for_setup
 from hana_voice.errors import StoreError
 from hana_voice.events import (
     CallStarted,
@@ -32,8 +33,10 @@ from hana_voice.events import (
     TextIn,
     Transcript,
 )
+from hana_voice.frontend.selection import choose_questionnaire
+from hana_voice.frontend.source import TemplateUnavailable
 from hana_voice.logs import log_event
-from hana_voice.questionnaire import Questionnaire, UnknownQuestionnaire, select_questionnaire
+from hana_voice.questionnaire import Questionnaire, UnknownQuestionnaire
 from hana_voice.questionnaire import dialog as machine
 from hana_voice.questionnaire.dialog_messages import (
     Action,
@@ -268,18 +271,14 @@ def _channel(call: Call) -> machine.Channel:
 
 
 async def questionnaire_dialog(call: Call) -> None:
-    setup = await _wait_for_setup(call)
-    questionnaires = call.services.extras.get("questionnaires", {})
+    setup = await wait_for_setup(call)
     try:
-        questionnaire = select_questionnaire(
-            questionnaires,
-            setup.questionnaire_id,
-            setup.context,
-            call.services.settings.default_questionnaire,
-        )
+        questionnaire = await choose_questionnaire(call.services, setup)
     except UnknownQuestionnaire as exc:
-        await call.error(exc.code, str(exc))
-        call.end("unknown questionnaire", 1008)
+        await refuse_call(call, exc.code, str(exc), None)
+        return
+    except TemplateUnavailable as exc:
+        await refuse_call(call, exc.code, str(exc), exc.template_id)
         return
     run = QuestionnaireRun(call, questionnaire, setup)
     try:
@@ -287,11 +286,3 @@ async def questionnaire_dialog(call: Call) -> None:
     finally:
         with trio.CancelScope(shield=True), trio.move_on_after(10):
             await run.ended_early()
-
-
-async def _wait_for_setup(call: Call) -> CallStarted:
-    """Set-up comes first (the codecs put an implicit one before a browser's first message)."""
-    while True:
-        event = await call.dialog_recv.receive()
-        if isinstance(event, CallStarted):
-            return event
