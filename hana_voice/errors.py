@@ -15,7 +15,9 @@ is drawn here::
     │   ├── EngineUnavailable    the engine is not loaded (skipped, loading, failed)
     │   └── EngineTimeout        an engine call ran past PROCESSING_TIMEOUT
     ├── DownloadError            a model download failed (size, checksum, HTTP)
-    └── StoreError               the results database could not be written or read
+    ├── StoreError               the results database could not be written or read
+    └── Undeliverable            a hand-over the front end would refuse for good (also a
+                                 ValueError); the outbox fails it at once with the reason
 
 ``trio.Cancelled`` is never caught by any of these handlers: it is a ``BaseException``.
 """
@@ -125,3 +127,11 @@ class StoreError(HanaError):
     """The results store could not be written or read."""
 
     code = "store_error"
+
+
+class Undeliverable(HanaError, ValueError):
+    """A finished call's delivery that the front end would refuse whatever the retries
+    (no hospital id, ids that are not uuids...). The message is the reason kept with the
+    record; it names fields, never patient data."""
+
+    code = "undeliverable"

@@ -101,6 +101,12 @@ async def health() -> tuple[Response, int]:
     backlog = s.extras.get("outbox_backlog")
     if callable(backlog):
         body["outbox"] = backlog()
+    # The results store: degraded while writes wait in memory for the database (issue 13).
+    results_health = s.extras.get("results_health")
+    if callable(results_health):
+        body["results"] = results = results_health()
+        if results["state"] == "degraded" and body["status"] == "healthy":
+            body["status"] = "degraded"
     code = 200 if status in ("healthy", "degraded") else 503
     # The front end's dashboard fields (status in its three words, models, timestamp).
     add_dashboard_fields(s, body)

@@ -9,6 +9,7 @@ stderr and exit status 2. Secret values are never echoed in any message.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -102,6 +103,23 @@ class Settings:
     # --- observability ---
     metrics_enabled: bool = True
     metrics_token: str | None = field(default=None, repr=False)
+    # --- results on PostgreSQL, shared by replicas (issue 13; docs/results.md) ---
+    #: None: SQLite under DATA_DIR. A postgresql:// URL: results and outbox live there.
+    database_url: str | None = field(default=None, repr=False)
+    database_schema: str = "hana_voice"
+    database_pool_min: int = 1
+    database_pool_size: int = 4
+    #: Seconds to wait for a database connection before a write is kept in memory.
+    database_timeout: float = 3.0
+    #: How long a replica holds an outbox row it is delivering, and how long a replica may
+    #: stay silent before its calls in progress are taken as orphaned.
+    outbox_lease_seconds: float = 60.0
+    #: This replica's name in the shared database (default: RAILWAY_REPLICA_ID, else
+    #: host name and process id).
+    replica_id: str | None = None
+    # --- billing status posts to the front end (issue 10, i10r) ---
+    #: Post /api/telephony/call-status after each call whose context names call_session_id.
+    billing_status_enabled: bool = True
     # --- the front end (issue 10): templates from its database, CORS, keep-alive, greeting ---
     #: postgresql:// URL of the front end's database (template_versions); None: local only.
     templates_database_url: str | None = field(default=None, repr=False)
@@ -190,6 +208,16 @@ class Settings:
             max_tts_chars=r.integer("MAX_TTS_CHARS", 1000, 10, 20000),
             metrics_enabled=r.boolean("METRICS_ENABLED", True),
             metrics_token=r.secret("METRICS_TOKEN"),
+            # results on PostgreSQL (issue 13)
+            database_url=r.database_url("DATABASE_URL"),
+            database_schema=r.identifier("DATABASE_SCHEMA", "hana_voice"),
+            database_pool_min=r.integer("DATABASE_POOL_MIN", 1, 0, 100),
+            database_pool_size=r.integer("DATABASE_POOL_SIZE", 4, 1, 100),
+            database_timeout=r.number("DATABASE_TIMEOUT", 3.0, 0.1, 60.0),
+            outbox_lease_seconds=r.number("OUTBOX_LEASE_SECONDS", 60.0, 1.0, 3600.0),
+            replica_id=r.optional_text("REPLICA_ID") or r.optional_text("RAILWAY_REPLICA_ID"),
+            # billing status posts (issue 10)
+            billing_status_enabled=r.boolean("BILLING_STATUS_ENABLED", True),
             # the front end (issue 10)
             templates_database_url=r.postgres_url("TEMPLATES_DATABASE_URL"),
             templates_refresh_seconds=r.number("TEMPLATES_REFRESH_SECONDS", 60.0, 1.0, 86400.0),
@@ -202,6 +230,13 @@ class Settings:
             ws_ping_interval=r.number("WS_PING_INTERVAL", 20.0, 0.0, 3600.0),
             start_grace_seconds=r.number("START_GRACE_SECONDS", 0.5, 0.0, 30.0),
         )
+        if settings.database_pool_min > settings.database_pool_size:
+            raise SettingsError(
+                "DATABASE_POOL_MIN",
+                f"{settings.database_pool_min} is above DATABASE_POOL_SIZE"
+                f" ({settings.database_pool_size})",
+                "a whole number from 0 to DATABASE_POOL_SIZE",
+            )
         return settings
 
 
@@ -312,6 +347,26 @@ class _Reader:
         if not raw.startswith(("http://", "https://")):
             raise SettingsError(name, f"{raw!r} is not an http(s) URL", "http://... or https://...")
         return raw.rstrip("/")
+
+    def database_url(self, name: str) -> str | None:
+        """A PostgreSQL URL. Its value (it may hold a password) never appears in a message."""
+        raw = self._get(name)
+        if raw is None:
+            return None
+        if not raw.startswith(("postgresql://", "postgres://")):
+            scheme = raw.split(":", 1)[0] if ":" in raw else "no scheme"
+            raise SettingsError(
+                name, f"has scheme {scheme!r}", "a postgresql://user:password@host:port/db URL"
+            )
+        return raw
+
+    def identifier(self, name: str, default: str) -> str:
+        def conv(raw: str) -> str:
+            if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", raw):
+                raise ValueError("not a lower-case SQL name")
+            return raw
+
+        return self._parse(name, default, "letters a-z, digits and _, at most 63", conv)
 
     def csv(self, name: str) -> tuple[str, ...]:
         raw = self._get(name)

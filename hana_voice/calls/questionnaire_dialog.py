@@ -52,12 +52,14 @@ from hana_voice.questionnaire.dialog_messages import (
 )
 from hana_voice.questionnaire.dialog_messages import HangUp as DialogHangUp
 from hana_voice.questionnaire.dialog_messages import PromptPlayed as DialogPromptPlayed
+from hana_voice.results.billing import deliveries_for
+from hana_voice.results.handover import response_for
 from hana_voice.results.store import ResultStore
 
 log = logging.getLogger(__name__)
 
 #: Context keys copied into the results' metadata (the front end's fields).
-METADATA_KEYS = ("patient_id", "hospital_id", "campaign_id")
+METADATA_KEYS = ("patient_id", "hospital_id", "campaign_id", "call_session_id")
 
 
 class QuestionnaireRun:
@@ -73,6 +75,8 @@ class QuestionnaireRun:
         self.heard_at: float | None = None
         self.finished = False
         self.started = time.monotonic()
+        #: The results metadata written at the start (its ids decide the billing post).
+        self.metadata: dict[str, Any] = {}
 
     # --------------------------------------------------------------- loop
 
@@ -161,7 +165,9 @@ class QuestionnaireRun:
         if self.store is None:
             return
         elapsed = None if self.heard_at is None else round(time.monotonic() - self.heard_at, 3)
-        response = "" if action.response is None else str(action.response)
+        # Stored (and handed over) in the template's own words: "نعم" rather than "yes".
+        question = self.questionnaire.question(action.question_id)
+        response = response_for(question, action.response)
         await self._stored(
             "call.answer_not_stored",
             self.store.record_answer(
@@ -215,6 +221,7 @@ class QuestionnaireRun:
         metadata: dict[str, Any] = {k: context.get(k) or custom.get(k) for k in METADATA_KEYS}
         metadata["call_context"] = context
         metadata["channel"] = self.call.kind
+        self.metadata = metadata
         await self._stored(
             "call.start_not_stored",
             self.store.start_call(
@@ -231,7 +238,14 @@ class QuestionnaireRun:
         duration = round(time.monotonic() - self.started, 3)
         await self._stored(
             "call.finish_not_stored",
-            self.store.finish_call(self.call.session_id, outcome, duration),
+            self.store.finish_call(
+                self.call.session_id,
+                outcome,
+                duration,
+                deliveries=deliveries_for(
+                    self.metadata, self.call.services.settings.billing_status_enabled
+                ),
+            ),
         )
 
     async def _stored(self, event: str, write: Awaitable[object]) -> None:
