@@ -1,7 +1,7 @@
-"""Whole calls on a front-end template, end to end: the template read from the front end's
-``template_versions`` (TEMPLATES_DATABASE_URL), a call through the browser (authenticated),
-Maqsam or Twilio-style media streams, and at the end the row stored by the faithful results
-route (receiver.py) in the template's own words, and the billing post received once."""
+"""Whole calls on a front-end template that do not complete: the template read from the
+front end's ``template_versions`` (TEMPLATES_DATABASE_URL), the call ended early, and what
+the faithful routes (receiver.py) then store and bill. Completed calls on every channel are
+in test_template_end_to_end.py."""
 
 from __future__ import annotations
 
@@ -15,8 +15,6 @@ from hana_voice.results.billing import CALL_STATUS_PATH
 from hana_voice.results.handover import SUBMIT_PATH
 from hana_voice.settings import Settings
 from tests.calls.fakes import fake_loaders
-from tests.calls.helpers import wait_prompt
-from tests.conftest import SECRET
 from tests.frontend.conftest import (
     CALL_SESSION_ID,
     CAMPAIGN_ID,
@@ -26,9 +24,8 @@ from tests.frontend.conftest import (
 )
 from tests.frontend.database import SEEDED_TEMPLATE_ID
 from tests.frontend.receiver import Arrival, FrontEnd
-from tests.telephony.peers import MaqsamPeer, Peer, TwilioPeer, keypad_caller, open_peer
-from tests.telephony.support import MAQSAM_AUTH, MAQSAM_PATH, TELEPHONY_TOKEN, telephony_server
-from tests.wsclient import connect
+from tests.telephony.peers import MaqsamPeer, keypad_caller, open_peer, prompt_name
+from tests.telephony.support import MAQSAM_AUTH, MAQSAM_PATH, telephony_server
 
 #: The call's context as the front end would pass it: the template and its own ids.
 CONTEXT = {
@@ -38,10 +35,6 @@ CONTEXT = {
     "campaign_id": CAMPAIGN_ID,
     "call_session_id": CALL_SESSION_ID,
 }
-#: Keys through the seeded template: consent, q1 yes, q2 rating 4, q3 no.
-KEYS = {"greeting": "1", "q1": "1", "q2": "4", "q3": "2"}
-#: What the route stores: the template's own words, in order.
-STORED = [("q1", "نعم"), ("q2", "4"), ("q3", "لا")]
 
 
 def server_settings(front_end: FrontEnd) -> dict[str, Any]:
@@ -57,90 +50,6 @@ async def handed_over(front_end: FrontEnd) -> tuple[Arrival, Arrival]:
     [submission] = await front_end.wait_for(SUBMIT_PATH)
     [billing] = await front_end.wait_for(CALL_STATUS_PATH)
     return submission, billing
-
-
-def check_stored(front_end: FrontEnd, submission: Arrival, billing: Arrival) -> dict[str, Any]:
-    assert submission.status == 200, submission.reply
-    [row] = front_end.stored_responses()
-    assert row["template_id"] == SEEDED_TEMPLATE_ID
-    assert (row["patient_id"], row["hospital_id"], row["campaign_id"]) == (
-        PATIENT_ID,
-        HOSPITAL_ID,
-        CAMPAIGN_ID,
-    )
-    assert [(a["question_id"], a["response"]) for a in row["answers_json"]] == STORED
-    assert row["completion_rate"] == 1
-    assert isinstance(row["response_time_seconds"], int)
-    assert row["metadata_json"]["outcome"] == "completed"
-    assert (billing.status, billing.body["status"]) == (200, "completed")
-    assert billing.body["call_session_id"] == CALL_SESSION_ID
-    assert billing.body["duration"] == row["response_time_seconds"]
-    assert front_end.charges == [CALL_SESSION_ID]
-    assert front_end.call_session(CALL_SESSION_ID) == {
-        "status": "completed",
-        "duration": row["response_time_seconds"],
-        "billed": True,
-    }
-    return row
-
-
-async def test_an_authenticated_browser_call_ends_stored_and_billed(
-    settings: Settings, tmp_path: Path, front_end: FrontEnd
-) -> None:
-    loaders, _, _ = fake_loaders()
-    bearer = [("Authorization", f"Bearer {SECRET}")]
-    async with telephony_server(settings, tmp_path, loaders, **server_settings(front_end)) as srv:
-        with trio.fail_after(60):
-            async with connect(srv.ws_url + "/ws/secure/healthcare", bearer) as client:
-                ready = await client.until("ready")
-                await client.send_json({"type": "start", "context": CONTEXT})
-                for digit in KEYS.values():
-                    await wait_prompt(client)
-                    await client.send_json({"type": "dtmf", "digit": digit})
-                result = (await client.until("result", timeout=20))["result"]
-                await client.closed()
-            submission, billing = await handed_over(front_end)
-    assert result["outcome"] == "completed"
-    row = check_stored(front_end, submission, billing)
-    assert row["call_session_id"] == ready["session_id"]
-
-
-TELEPHONY = [
-    pytest.param(MaqsamPeer, MAQSAM_PATH, MAQSAM_AUTH, {"call_id": "mq-frontend"}, id="maqsam"),
-    pytest.param(
-        TwilioPeer,
-        f"/ws/telephony/healthcare?token={TELEPHONY_TOKEN}",
-        [],
-        {"call_sid": "CA-frontend"},
-        id="twilio",
-    ),
-]
-
-
-@pytest.mark.parametrize(("peer_type", "path", "headers", "ids"), TELEPHONY)
-async def test_a_telephony_call_ends_stored_and_billed(
-    settings: Settings,
-    tmp_path: Path,
-    front_end: FrontEnd,
-    peer_type: type[Peer],
-    path: str,
-    headers: list[tuple[str, str]],
-    ids: dict[str, str],
-) -> None:
-    """The front end's ids travel in the provider's custom fields (Maqsam's context.custom,
-    Twilio's <Parameter>s) to the stored row and the billing post."""
-    loaders, _, _ = fake_loaders()
-    async with telephony_server(settings, tmp_path, loaders, **server_settings(front_end)) as srv:
-        with trio.fail_after(60):
-            async with open_peer(peer_type, srv.ws_url + path, headers) as peer:
-                await peer.setup(CONTEXT, **ids)
-                peer.nursery.start_soon(peer.stream_line)
-                await keypad_caller(peer, KEYS)
-                await peer.closed.wait()
-            submission, billing = await handed_over(front_end)
-    assert peer.close_code == 1000
-    row = check_stored(front_end, submission, billing)
-    assert row["metadata_json"]["call_context"]["call_session_id"] == CALL_SESSION_ID
 
 
 async def test_a_refused_call_is_stored_empty_and_posted_as_answered(
@@ -163,3 +72,29 @@ async def test_a_refused_call_is_stored_empty_and_posted_as_answered(
     assert row["metadata_json"]["outcome"] == "consent_refused"
     assert billing.body["status"] == "answered"
     assert front_end.charges == ([CALL_SESSION_ID] if billing.body["duration"] > 0 else [])
+
+
+async def test_a_caller_who_hangs_up_is_stored_with_what_was_answered_and_billed(
+    settings: Settings, tmp_path: Path, front_end: FrontEnd
+) -> None:
+    """Unanswered questions are left out (the route refuses an empty response); the call is
+    posted as ``answered`` and billed."""
+    loaders, _, _ = fake_loaders()
+    async with telephony_server(settings, tmp_path, loaders, **server_settings(front_end)) as srv:
+        with trio.fail_after(60):
+            async with open_peer(MaqsamPeer, srv.ws_url + MAQSAM_PATH, MAQSAM_AUTH) as peer:
+                await peer.setup(CONTEXT, call_id="mq-hangup")
+                peer.nursery.start_soon(peer.stream_line)
+                async for label in peer.heard:
+                    if prompt_name(label) == "q2":
+                        break
+                    await peer.press({"greeting": "1", "q1": "1"}[prompt_name(label)])
+                await peer.hang_up()
+            submission, billing = await handed_over(front_end)
+    assert submission.status == 200, submission.reply
+    [row] = front_end.stored_responses()
+    assert [(a["question_id"], a["response"]) for a in row["answers_json"]] == [("q1", "نعم")]
+    assert row["completion_rate"] == pytest.approx(1 / 3, abs=1e-3)
+    assert row["metadata_json"]["outcome"] == "incomplete"
+    assert (billing.body["status"], billing.status) == ("answered", 200)
+    assert front_end.charges == [CALL_SESSION_ID]
