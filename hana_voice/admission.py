@@ -94,7 +94,8 @@ class SessionRegistry:
         if len(self._live) >= self.capacity:
             self.refuse("busy")
             raise Refused(CLOSE_BUSY, f"server busy: {len(self._live)}/{self.capacity} sessions")
-        handle = SessionHandle(session_id=uuid.uuid4().hex, endpoint=endpoint, kind=kind)
+        # A canonical uuid: the front end stores it in a uuid column (call_session_id).
+        handle = SessionHandle(session_id=str(uuid.uuid4()), endpoint=endpoint, kind=kind)
         self._live[handle.session_id] = handle
         self.total_admitted += 1
         self._empty = trio.Event() if self._empty.is_set() else self._empty

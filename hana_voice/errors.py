@@ -16,7 +16,9 @@ is drawn here::
     │   └── EngineTimeout        an engine call ran past PROCESSING_TIMEOUT
     ├── DownloadError            a model download failed (size, checksum, HTTP)
     ├── ProviderError            a telephony provider's REST API failed (Twilio hang-up, transfer)
-    └── StoreError               the results database could not be written or read
+    ├── StoreError               the results database could not be written or read
+    └── Undeliverable            a hand-over the front end would refuse for good (also a
+                                 ValueError); the outbox fails it at once with the reason
 
 ``trio.Cancelled`` is never caught by any of these handlers: it is a ``BaseException``.
 """
@@ -136,3 +138,11 @@ class ProviderError(HanaError):
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class Undeliverable(HanaError, ValueError):
+    """A finished call's delivery that the front end would refuse whatever the retries
+    (no hospital id, ids that are not uuids...). The message is the reason kept with the
+    record; it names fields, never patient data."""
+
+    code = "undeliverable"

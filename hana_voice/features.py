@@ -70,3 +70,13 @@ def _models(app: QuartTrio, services: Services) -> None:
 
 
 PLUGINS.append(_models)
+
+
+def _frontend(app: QuartTrio, services: Services) -> None:
+    # The front end's templates, CORS and dashboard fields (issue 10).
+    from hana_voice.frontend import install
+
+    install(app, services)
+
+
+PLUGINS.append(_frontend)

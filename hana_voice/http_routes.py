@@ -13,6 +13,7 @@ from quart import Blueprint, Response, current_app, jsonify, request
 from hana_voice import SERVICE_NAME, __version__
 from hana_voice.auth import MAX_TOKEN_SECONDS, bearer, mint_token, same
 from hana_voice.calls.endpoints import ENDPOINTS as WS_ENDPOINTS
+from hana_voice.frontend.health import add_dashboard_fields
 from hana_voice.services import Services, services_of
 
 HTTP_ENDPOINTS: tuple[tuple[str, str], ...] = (
@@ -103,7 +104,15 @@ async def health() -> tuple[Response, int]:
     backlog = s.extras.get("outbox_backlog")
     if callable(backlog):
         body["outbox"] = backlog()
+    # The results store: degraded while writes wait in memory for the database (issue 13).
+    results_health = s.extras.get("results_health")
+    if callable(results_health):
+        body["results"] = results = results_health()
+        if results["state"] == "degraded" and body["status"] == "healthy":
+            body["status"] = "degraded"
     code = 200 if status in ("healthy", "degraded") else 503
+    # The front end's dashboard fields (status in its three words, models, timestamp).
+    add_dashboard_fields(s, body)
     return jsonify(body), code
 
 

@@ -21,6 +21,7 @@ from prometheus_client.registry import Collector
 if TYPE_CHECKING:
     from quart_trio import QuartTrio
 
+    from hana_voice.results.store import ResultStore
     from hana_voice.services import Services
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0, 30.0)
@@ -135,6 +136,36 @@ class _LiveCollector(Collector):
             for state, count in sorted(backlog().items()):
                 outbox.add_metric([state], count)
             yield outbox
+        yield from _results_store_metrics(self.services.extras.get("store"))
+
+
+def _results_store_metrics(store: ResultStore | None) -> Iterator[Metric]:
+    """The results store's outage figures (issue 13): writes held in memory and their fate."""
+    if store is None:
+        return
+    yield GaugeMetricFamily(
+        "hana_results_degraded",
+        "1 while results writes wait for the database",
+        value=1.0 if store.degraded_since is not None else 0.0,
+    )
+    yield GaugeMetricFamily(
+        "hana_results_unwritten", "Results writes held in memory", value=store.unwritten
+    )
+    yield CounterMetricFamily(
+        "hana_results_write_failures",
+        "Results writes the database refused",
+        value=store.write_failures,
+    )
+    yield CounterMetricFamily(
+        "hana_results_flushed_writes",
+        "Held results writes written later",
+        value=store.flushed_writes,
+    )
+    yield CounterMetricFamily(
+        "hana_results_lost_writes",
+        "Held results writes lost at shutdown",
+        value=store.lost_writes,
+    )
 
 
 def install(app: QuartTrio, services: Services) -> None:

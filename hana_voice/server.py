@@ -17,6 +17,7 @@ from hypercorn.config import Config
 from hypercorn.trio import serve as hypercorn_serve
 from quart_trio import QuartTrio
 
+from hana_voice.calls.keepalive import install_keepalive
 from hana_voice.logs import log_event
 from hana_voice.services import services_of
 from hana_voice.settings import Settings
@@ -34,6 +35,8 @@ def hypercorn_config(settings: Settings, bind: str | None = None) -> Config:
     # Through the root logger, so Hypercorn's own lines come out as JSON too.
     config.errorlog = logging.getLogger("hypercorn.error")
     config.keep_alive_timeout = 75
+    # Pings keep /ws/echo and /ws/tts open while the client lives (calls/keepalive.py).
+    install_keepalive(config, settings)
     return config
 
 

@@ -43,6 +43,12 @@ TRANSFER_TO_PATTERN = re.compile(r"\+[1-9][0-9]{6,14}|sips?:[^\s<>&\"']{3,200}")
 T = TypeVar("T")
 
 
+def _origin(url: str) -> str:
+    """scheme://host[:port] of a URL (what a browser sends as Origin)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
 def _parse_bool(raw: str) -> bool:
     low = raw.strip().lower()
     if low in ("1", "true", "yes", "on"):
@@ -127,6 +133,45 @@ class Settings:
     public_url: str | None = None
     #: How long to wait for Maqsam to close the socket after call.redirect.
     maqsam_redirect_wait: float = 10.0
+    # --- results on PostgreSQL, shared by replicas (issue 13; docs/results.md) ---
+    #: None: SQLite under DATA_DIR. A postgresql:// URL: results and outbox live there.
+    database_url: str | None = field(default=None, repr=False)
+    database_schema: str = "hana_voice"
+    database_pool_min: int = 1
+    database_pool_size: int = 4
+    #: Seconds to wait for a database connection before a write is kept in memory.
+    database_timeout: float = 3.0
+    #: How long a replica holds an outbox row it is delivering, and how long a replica may
+    #: stay silent before its calls in progress are taken as orphaned.
+    outbox_lease_seconds: float = 60.0
+    #: This replica's name in the shared database (default: RAILWAY_REPLICA_ID, else
+    #: host name and process id).
+    replica_id: str | None = None
+    # --- billing status posts to the front end (issue 10, i10r) ---
+    #: Post /api/telephony/call-status after each call whose context names call_session_id.
+    billing_status_enabled: bool = True
+    # --- the front end (issue 10): templates from its database, CORS, keep-alive, greeting ---
+    #: postgresql:// URL of the front end's database (template_versions); None: local only.
+    templates_database_url: str | None = field(default=None, repr=False)
+    templates_refresh_seconds: float = 60.0
+    templates_pool_size: int = 2
+    templates_timeout: float = 5.0
+    templates_greeting: str | None = None
+    templates_closing: str | None = None
+    templates_prompts_file: Path | None = None
+    #: None: the origin of NEXTJS_API_URL (see ``cors_origins``).
+    cors_allowed_origins: tuple[str, ...] | None = None
+    #: Seconds between WebSocket pings on /ws/echo and /ws/tts (0: off, IDLE_TIMEOUT applies).
+    ws_ping_interval: float = 20.0
+    #: How long a browser questionnaire waits for ``start`` before greeting with the defaults.
+    start_grace_seconds: float = 0.5
+
+    @property
+    def cors_origins(self) -> tuple[str, ...]:
+        """Origins whose browser pages may call the HTTP endpoints."""
+        if self.cors_allowed_origins is not None:
+            return self.cors_allowed_origins
+        return (_origin(self.nextjs_api_url),) if self.nextjs_api_url else ()
 
     @property
     def database_path(self) -> Path:
@@ -215,7 +260,35 @@ class Settings:
             ),
             public_url=r.public_url("PUBLIC_URL"),
             maqsam_redirect_wait=r.number("MAQSAM_REDIRECT_WAIT", 10.0, 0.0, 120.0),
+            # results on PostgreSQL (issue 13)
+            database_url=r.database_url("DATABASE_URL"),
+            database_schema=r.identifier("DATABASE_SCHEMA", "hana_voice"),
+            database_pool_min=r.integer("DATABASE_POOL_MIN", 1, 0, 100),
+            database_pool_size=r.integer("DATABASE_POOL_SIZE", 4, 1, 100),
+            database_timeout=r.number("DATABASE_TIMEOUT", 3.0, 0.1, 60.0),
+            outbox_lease_seconds=r.number("OUTBOX_LEASE_SECONDS", 60.0, 1.0, 3600.0),
+            replica_id=r.optional_text("REPLICA_ID") or r.optional_text("RAILWAY_REPLICA_ID"),
+            # billing status posts (issue 10)
+            billing_status_enabled=r.boolean("BILLING_STATUS_ENABLED", True),
+            # the front end (issue 10)
+            templates_database_url=r.postgres_url("TEMPLATES_DATABASE_URL"),
+            templates_refresh_seconds=r.number("TEMPLATES_REFRESH_SECONDS", 60.0, 1.0, 86400.0),
+            templates_pool_size=r.integer("TEMPLATES_POOL_SIZE", 2, 1, 50),
+            templates_timeout=r.number("TEMPLATES_TIMEOUT", 5.0, 0.5, 120.0),
+            templates_greeting=r.optional_text("TEMPLATES_GREETING"),
+            templates_closing=r.optional_text("TEMPLATES_CLOSING"),
+            templates_prompts_file=r.optional_json_file("TEMPLATES_PROMPTS_FILE"),
+            cors_allowed_origins=r.origins("CORS_ALLOWED_ORIGINS"),
+            ws_ping_interval=r.number("WS_PING_INTERVAL", 20.0, 0.0, 3600.0),
+            start_grace_seconds=r.number("START_GRACE_SECONDS", 0.5, 0.0, 30.0),
         )
+        if settings.database_pool_min > settings.database_pool_size:
+            raise SettingsError(
+                "DATABASE_POOL_MIN",
+                f"{settings.database_pool_min} is above DATABASE_POOL_SIZE"
+                f" ({settings.database_pool_size})",
+                "a whole number from 0 to DATABASE_POOL_SIZE",
+            )
         return settings
 
 
@@ -364,11 +437,68 @@ class _Reader:
             raise SettingsError(name, f"{raw!r} has a query, fragment or user part", accepted)
         return raw.rstrip("/")
 
+    def database_url(self, name: str) -> str | None:
+        """A PostgreSQL URL. Its value (it may hold a password) never appears in a message."""
+        raw = self._get(name)
+        if raw is None:
+            return None
+        if not raw.startswith(("postgresql://", "postgres://")):
+            scheme = raw.split(":", 1)[0] if ":" in raw else "no scheme"
+            raise SettingsError(
+                name, f"has scheme {scheme!r}", "a postgresql://user:password@host:port/db URL"
+            )
+        return raw
+
+    def identifier(self, name: str, default: str) -> str:
+        def conv(raw: str) -> str:
+            if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", raw):
+                raise ValueError("not a lower-case SQL name")
+            return raw
+
+        return self._parse(name, default, "letters a-z, digits and _, at most 63", conv)
+
     def csv(self, name: str) -> tuple[str, ...]:
         raw = self._get(name)
         if raw is None:
             return ()
         return tuple(part.strip().rstrip("/") for part in raw.split(",") if part.strip())
+
+    def postgres_url(self, name: str) -> str | None:
+        """A PostgreSQL connection URL; its password never appears in a message."""
+        raw = self._get(name)
+        if raw is None:
+            return None
+        if not raw.startswith(("postgresql://", "postgres://")):
+            scheme = raw.split(":", 1)[0][:20] if ":" in raw else "no scheme"
+            raise SettingsError(
+                name, f"has scheme {scheme!r}", "a postgresql://user:password@host:port/db URL"
+            )
+        return raw
+
+    def optional_json_file(self, name: str) -> Path | None:
+        raw = self._get(name)
+        if raw is None:
+            return None
+        if not Path(raw).is_file():
+            raise SettingsError(name, f"{raw!r} is not a readable file", "a path to a JSON file")
+        return Path(raw)
+
+    def origins(self, name: str) -> tuple[str, ...] | None:
+        """A comma list of origins (scheme://host[:port]) or ``*``; None when unset."""
+        raw = self._get(name)
+        if raw is None:
+            return None
+        found = self.csv(name)
+        for origin in found:
+            if origin != "*" and (
+                not origin.startswith(("http://", "https://")) or _origin(origin) != origin
+            ):
+                raise SettingsError(
+                    name,
+                    f"{origin!r} is not an origin",
+                    "comma-separated origins like https://app.example.com (no path), or *",
+                )
+        return found
 
     def secret(self, name: str, strict: bool = False) -> str | None:
         """A secret. Its value never appears in an error message.

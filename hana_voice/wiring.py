@@ -1,7 +1,8 @@
 """Start-up wiring of the questionnaires, the results store, the outbox and the prompt cache.
 
 - Questionnaires are loaded and validated in ``create_app`` (a bad file stops start-up).
-- While serving: the SQLite results store is open, the outbox worker delivers finished calls,
+- While serving: the results store is open (SQLite, or PostgreSQL when DATABASE_URL is set)
+  and keeps itself up (held writes, heartbeats), the outbox worker delivers finished calls,
   and once TTS is ready the prompt cache is warmed with every fixed prompt of every
   questionnaire (greeting, questions with and without their retry prefixes, closing).
 """
@@ -71,10 +72,13 @@ def install(app: QuartTrio, services: Services) -> None:
     @app.while_serving
     async def results_lifespan() -> AsyncGenerator[None, None]:
         await trio.Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
-        async with ResultStore.open(settings.database_path) as store:
+        # SQLite under DATA_DIR, or PostgreSQL shared by replicas (DATABASE_URL).
+        async with ResultStore.open_settings(settings) as store:
             services.extras["store"] = store
+            services.extras["results_health"] = store.health
             worker = OutboxWorker(store, settings)
             services.extras["outbox_backlog"] = worker.backlog
+            await app.nursery.start(store.maintain)
             await app.nursery.start(worker.run)
             yield
         services.extras.pop("store", None)

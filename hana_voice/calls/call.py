@@ -67,6 +67,9 @@ class Call:
     out_rate: int = 16000
     #: Pace reply audio in real time (interactive calls) or send it as fast as it comes.
     paced: bool = True
+    #: Seconds without a frame that end the call; None: IDLE_TIMEOUT, inf: never (sockets
+    #: kept by WebSocket pings instead, calls/keepalive.py).
+    idle_timeout: float | None = None
     end_code: int = CLOSE_NORMAL
     end_reason: str = "call ended"
     #: Metrics the session reports at the end (no patient data).

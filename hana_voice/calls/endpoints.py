@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ from quart_trio import QuartTrio
 from hana_voice import auth
 from hana_voice.admission import CLOSE_POLICY, Refused, SessionHandle, client_address
 from hana_voice.calls.call import Call
+from hana_voice.calls.keepalive import keepalive_enabled
 from hana_voice.calls.modes import echo_dialog, tts_dialog, voice_dialog
 from hana_voice.calls.questionnaire_dialog import questionnaire_dialog
 from hana_voice.calls.session import Dialog, SetupCheck, run_call
@@ -80,6 +82,13 @@ ENDPOINTS = (
     Endpoint("/ws/tts", "browser", "tts", "open", "text-to-speech only", legacy=True),
     Endpoint("/ws/maqsam", "maqsam", "questionnaire", "maqsam", "Maqsam voice-agent protocol"),
     Endpoint("/ws/maqsam/healthcare", "maqsam", "questionnaire", "maqsam", "Maqsam questionnaire"),
+    Endpoint(
+        "/ws/maqsam/test",
+        "maqsam",
+        "questionnaire",
+        "maqsam",
+        "Maqsam test call (the front end's test-call page): the default questionnaire",
+    ),
     Endpoint(
         "/ws/telephony",
         "telephony",
@@ -210,6 +219,8 @@ async def _run(
     codec: Codec
     channel = "browser"
     control: CallControl = FrameControl()
+    # Utility sockets are kept by pings instead of the idle timeout (calls/keepalive.py).
+    idle = math.inf if keepalive_enabled(settings, endpoint.path) else None
     if endpoint.kind == "maqsam":
         codec, channel = MaqsamCodec(questionnaire=_url_questionnaire()), "telephony"
         on_setup = _maqsam_setup(header_ok)
@@ -222,7 +233,7 @@ async def _run(
     else:
         codec = BrowserCodec(max_text_chars=settings.max_tts_chars)
         if endpoint.legacy:
-            with trio.move_on_after(settings.idle_timeout):
+            with trio.move_on_after(idle if idle is not None else settings.idle_timeout):
                 first_frames.append(await transport.receive())
             if not first_frames:
                 return 1000, f"idle timeout: no message for {settings.idle_timeout:g} s"
@@ -238,6 +249,7 @@ async def _run(
         kind=endpoint.kind,
         out_rate=TELEPHONY_RATE if channel == "telephony" else settings.sample_rate,
         control=control,
+        idle_timeout=idle,
     )
     if isinstance(codec, BrowserCodec):
         await call.emit(Ready(call.session_id))

@@ -16,12 +16,15 @@ from hana_voice.errors import AudioError, EngineError
 from hana_voice.events import SayRequest, TextIn, Transcript, TranscriptOut
 from hana_voice.logs import log_event
 from hana_voice.protocols.base import UtteranceIn
+from hana_voice.protocols.legacy import LegacyCodec
 
 log = logging.getLogger(__name__)
 
 #: The longest legacy utterance decoded (a decompression bomb guard).
 MAX_UTTERANCE_SECONDS = 120.0
 ECHO_RATE = 16000
+#: What the legacy /ws/echo client hears for a recording with no speech in it.
+NO_SPEECH = "no speech detected"
 
 
 async def voice_dialog(call: Call) -> None:
@@ -89,5 +92,9 @@ async def _transcribe_whole(call: Call, event: UtteranceIn) -> None:
             code=exc.code,
         )
         await call.error(exc.code, f"speech recognition failed: {exc}")
+        return
+    if not text.strip() and isinstance(call.codec, LegacyCodec):
+        # The voice tester shows "error: ..." lines; an empty transcription would show nothing.
+        await call.error("no_speech", NO_SPEECH)
         return
     await call.emit(TranscriptOut(Transcript(text, final=True)))

@@ -28,6 +28,7 @@ from typing import Any
 import trio
 
 from hana_voice.calls.call import Call, CallerSpeaking, PromptPlayed
+from hana_voice.calls.call_start import refuse_call, wait_for_setup
 from hana_voice.calls.personal_audio import PreparedAudio
 from hana_voice.errors import StoreError
 from hana_voice.events import (
@@ -39,8 +40,10 @@ from hana_voice.events import (
     TextIn,
     Transcript,
 )
+from hana_voice.frontend.selection import choose_questionnaire
+from hana_voice.frontend.source import TemplateUnavailable
 from hana_voice.logs import log_event
-from hana_voice.questionnaire import Questionnaire, UnknownQuestionnaire, select_questionnaire
+from hana_voice.questionnaire import Questionnaire, UnknownQuestionnaire
 from hana_voice.questionnaire import dialog as machine
 from hana_voice.questionnaire.dialog_messages import (
     Action,
@@ -59,13 +62,15 @@ from hana_voice.questionnaire.dialog_messages import (
 from hana_voice.questionnaire.dialog_messages import HangUp as DialogHangUp
 from hana_voice.questionnaire.dialog_messages import PromptPlayed as DialogPromptPlayed
 from hana_voice.questionnaire.outcomes import status_of
+from hana_voice.results.billing import deliveries_for
+from hana_voice.results.handover import response_for
 from hana_voice.results.store import ResultStore
 from hana_voice.telephony.control import control_bound
 
 log = logging.getLogger(__name__)
 
 #: Context keys copied into the results' metadata (the front end's fields).
-METADATA_KEYS = ("patient_id", "hospital_id", "campaign_id")
+METADATA_KEYS = ("patient_id", "hospital_id", "campaign_id", "call_session_id")
 
 
 class QuestionnaireRun:
@@ -87,6 +92,8 @@ class QuestionnaireRun:
         self.failed = False
         #: The escalation reason once the provider took the caller over.
         self.transferred: str | None = None
+        #: The results metadata written at the start (its ids decide the billing post).
+        self.metadata: dict[str, Any] = {}
 
     # --------------------------------------------------------------- loop
 
@@ -222,7 +229,9 @@ class QuestionnaireRun:
         if self.store is None:
             return
         elapsed = None if self.heard_at is None else round(time.monotonic() - self.heard_at, 3)
-        response = "" if action.response is None else str(action.response)
+        # Stored (and handed over) in the template's own words: "نعم" rather than "yes".
+        question = self.questionnaire.question(action.question_id)
+        response = response_for(question, action.response)
         await self._stored(
             "call.answer_not_stored",
             self.store.record_answer(
@@ -293,6 +302,7 @@ class QuestionnaireRun:
         metadata: dict[str, Any] = {k: context.get(k) or custom.get(k) for k in METADATA_KEYS}
         metadata["call_context"] = context
         metadata["channel"] = self.call.kind
+        self.metadata = metadata
         await self._stored(
             "call.start_not_stored",
             self.store.start_call(
@@ -336,6 +346,9 @@ class QuestionnaireRun:
                 duration,
                 outcome=outcome,
                 outcome_detail=detail,
+                deliveries=deliveries_for(
+                    self.metadata, self.call.services.settings.billing_status_enabled
+                ),
             ),
         )
 
@@ -356,18 +369,14 @@ def _channel(call: Call) -> machine.Channel:
 
 
 async def questionnaire_dialog(call: Call) -> None:
-    setup = await _wait_for_setup(call)
-    questionnaires = call.services.extras.get("questionnaires", {})
+    setup = await wait_for_setup(call)
     try:
-        questionnaire = select_questionnaire(
-            questionnaires,
-            setup.questionnaire_id,
-            setup.context,
-            call.services.settings.default_questionnaire,
-        )
+        questionnaire = await choose_questionnaire(call.services, setup)
     except UnknownQuestionnaire as exc:
-        await call.error(exc.code, str(exc))
-        call.end("unknown questionnaire", 1008)
+        await refuse_call(call, exc.code, str(exc), None)
+        return
+    except TemplateUnavailable as exc:
+        await refuse_call(call, exc.code, str(exc), exc.template_id)
         return
     run = QuestionnaireRun(call, questionnaire, setup)
     try:
@@ -378,11 +387,3 @@ async def questionnaire_dialog(call: Call) -> None:
     finally:
         with trio.CancelScope(shield=True), trio.move_on_after(10):
             await run.conclude()
-
-
-async def _wait_for_setup(call: Call) -> CallStarted:
-    """Set-up comes first (the codecs put an implicit one before a browser's first message)."""
-    while True:
-        event = await call.dialog_recv.receive()
-        if isinstance(event, CallStarted):
-            return event

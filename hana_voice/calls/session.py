@@ -119,7 +119,9 @@ async def _read_frames(
     call: Call, player: Player, first_frames: list[Frame], on_setup: SetupCheck | None
 ) -> None:
     """Read frames until the peer goes away, hangs up, idles out or breaks the protocol."""
-    idle = call.services.settings.idle_timeout
+    idle = (
+        call.idle_timeout if call.idle_timeout is not None else call.services.settings.idle_timeout
+    )
     backlog = list(first_frames)
     while True:
         if backlog:

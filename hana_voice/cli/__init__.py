@@ -1,7 +1,8 @@
 """The ``hana-voice`` command: serve, interpret, say, transcribe, models download, verify.
 
 Settings and template errors end with exit status 2 and one line on stderr naming the
-variable (or file and field), the problem and what is accepted.
+variable (or file and field), the problem and what is accepted; so does a results database
+that cannot be opened or whose schema is newer than this release.
 """
 
 from __future__ import annotations
@@ -10,9 +11,13 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from hana_voice import __version__
 from hana_voice.errors import SettingsError, TemplateError
+
+if TYPE_CHECKING:
+    from hana_voice.settings import Settings
 
 #: Modules that register subcommands through ``add_parser(subparsers)``.
 SUBCOMMAND_MODULES = (
@@ -36,8 +41,25 @@ def _serve(args: argparse.Namespace) -> int:
         overrides["port"] = args.port
     settings = settings.with_overrides(**overrides)
     configure_logging(settings.log_level)
+    if not _results_database_ready(settings):
+        return 2
     run(settings)
     return 0
+
+
+def _results_database_ready(settings: Settings) -> bool:
+    """Open the results database once before serving: migrations run here (under an
+    advisory lock on PostgreSQL), and a schema newer than this release, an unreachable
+    server or an unwritable DATA_DIR stop start-up with one line."""
+    from hana_voice.errors import StoreError
+    from hana_voice.results.backend import open_backend
+
+    try:
+        open_backend(settings).close()
+    except StoreError as exc:
+        print(f"hana-voice: results database: {exc}", file=sys.stderr)
+        return False
+    return True
 
 
 def _check_config(args: argparse.Namespace) -> int:

@@ -98,6 +98,8 @@ class BrowserCodec:
         self.max_text_chars = max_text_chars
         self.require_start = require_start
         self.started: CallStarted | None = None
+        #: The session began the call with the defaults because no start came in time.
+        self.defaulted = False
         self.stopped = False
         self.input_encoding = _DEFAULT_ENCODING
         self.input_sample_rate = _DEFAULT_RATE
@@ -127,6 +129,12 @@ class BrowserCodec:
                 "unknown_type",
             )
         if kind == "start":
+            if self.defaulted:
+                raise bad_message(
+                    "start came after the call began with the defaults; send it at once"
+                    " after the connection opens",
+                    "duplicate_start",
+                )
             if self.started is not None:
                 raise bad_message(
                     "start may be sent only once, as the first message", "duplicate_start"
@@ -151,6 +159,13 @@ class BrowserCodec:
         self.started = CallStarted(encoding=_DEFAULT_ENCODING, sample_rate=_DEFAULT_RATE)
         return [self.started]
 
+    def start_with_defaults(self) -> CallStarted:
+        """Begin with the defaults (no ``start`` came in time); a later ``start`` is refused."""
+        if self.started is None:
+            self.started = CallStarted(encoding=_DEFAULT_ENCODING, sample_rate=_DEFAULT_RATE)
+            self.defaulted = True
+        return self.started
+
     def _start(self, message: dict[str, Any]) -> CallStarted:
         encoding = _choice(
             get_str(message, "encoding", "start", required=False),
@@ -172,7 +187,9 @@ class BrowserCodec:
                 fatal=True,
             )
         context = get_object(message, "context", "start")
-        questionnaire = get_str(message, "questionnaire_id", "start", required=False, max_len=200)
+        questionnaire = get_str(
+            message, "questionnaire_id", "start", required=False, max_len=200
+        ) or get_str(message, "template_id", "start", required=False, max_len=200)
         call_id = get_str(message, "call_id", "start", required=False, max_len=200)
         self.input_encoding, self.input_sample_rate, self.output_encoding = encoding, rate, output
         self.started = CallStarted(

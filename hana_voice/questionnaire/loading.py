@@ -139,6 +139,11 @@ def _unique(f: _File, values: list[Any], path: str, key: str) -> None:
         seen.add(value)
 
 
+def parse_prompts(data: object, source: str) -> Prompts:
+    """Validate a ``prompts`` object on its own (the front-end templates' shared prompts)."""
+    return _prompts(_File(source), data)
+
+
 def _prompts(f: _File, value: object) -> Prompts:
     if value is None:
         return Prompts()

@@ -107,6 +107,15 @@ class Question:
     #: Accepted range for rating and numeric answers (inclusive).
     minimum: int | None = None
     maximum: int | None = None
+    #: The front end's own word for each answer value (``"yes"`` -> ``"نعم"``, an option id ->
+    #: its ``expected_responses`` entry, ``"3"`` -> ``"3"``), for the results hand-over. Empty
+    #: for local questionnaires. For yes/no it also limits what is accepted: a template whose
+    #: list has no "not sure" word re-asks an uncertain answer.
+    replies: Mapping[str, str] = field(default_factory=dict)
+
+    def reply(self, value: AnswerValue) -> str:
+        """The answer in the template's own words where it has them, else as recorded."""
+        return self.replies.get(str(value), str(value))
 
     @property
     def prompt(self) -> Prompt:
@@ -118,7 +127,7 @@ class Question:
     def accepts(self, value: AnswerValue) -> bool:
         """Whether ``value`` is a possible answer to this question."""
         if self.type == "yes_no":
-            return value in YES_NO_VALUES
+            return value in YES_NO_VALUES and (not self.replies or value in self.replies)
         if self.type == "multiple_choice":
             return isinstance(value, str) and self.option(value) is not None
         if self.type == "open_text":

@@ -42,9 +42,12 @@ def check_placeholders(f: File, top: Mapping[str, Any], fallbacks: Mapping[str, 
         ("greeting", top.get("greeting"), None),
         ("closing", top.get("closing"), None),
     ]
-    prompts = top.get("prompts") or {}
-    places += [(f"prompts.{name}", prompts[name], name) for name in prompts]
-    for i, question in enumerate(top.get("questions") or []):
+    # Shapes are checked where each part is parsed; only well-formed parts are read here.
+    prompts = top.get("prompts")
+    if isinstance(prompts, dict):
+        places += [(f"prompts.{name}", prompts[name], name) for name in prompts]
+    questions = top.get("questions")
+    for i, question in enumerate(questions if isinstance(questions, list) else []):
         places.append((f"questions[{i}]", question, None))
     for path, value, prompt_name in places:
         for text in _texts(value):

@@ -34,6 +34,7 @@ from hana_voice.results.tables import (
     DELIVERY_STATES,
     IN_PROGRESS,
     MAX_ERROR_CHARS,
+    ORPHANS_WHERE,
     AnswerRecord,
     CallFinish,
     CallStart,
@@ -82,6 +83,10 @@ def _describe(exc: sqlite3.Error) -> str:
 
 class ResultDatabase:
     """The synchronous core: calls, answers and the outbox in one SQLite file."""
+
+    backend = "sqlite"
+    #: One connection behind a lock: more threads would only queue on it.
+    max_size = 1
 
     def __init__(
         self,
@@ -238,17 +243,50 @@ class ResultDatabase:
         )
         return bool(self.apply([finish], now))
 
-    def recover_interrupted(self, now: float) -> list[str]:
-        """Mark calls left in progress by a dead process incomplete and queue them."""
+    def recover_interrupted(
+        self,
+        now: float,
+        *,
+        replica_id: str = "",
+        alive_since: float | None = None,
+        restarted: bool = False,
+    ) -> list[str]:
+        """Mark calls left in progress by a dead process incomplete and queue them.
+
+        ``alive_since`` None: every call in progress (one process per file, at its start).
+        Otherwise only the calls of replicas silent since then, and ``replica_id``'s own only
+        when it has just ``restarted``.
+        """
 
         def body(conn: sqlite3.Connection) -> list[str]:
-            rows = conn.execute("SELECT session_id FROM calls WHERE status = ?", (IN_PROGRESS,))
+            if alive_since is None:
+                rows = conn.execute("SELECT session_id FROM calls WHERE status = ?", (IN_PROGRESS,))
+            else:
+                rows = conn.execute(
+                    f"SELECT session_id FROM calls WHERE {ORPHANS_WHERE}",
+                    (replica_id, restarted, replica_id, alive_since),
+                )
             session_ids = [str(row[0]) for row in rows]
+            queued = []
             for session_id in session_ids:
-                finish(conn, CallFinish(session_id, "incomplete", None), now)
-            return session_ids
+                if finish(conn, CallFinish(session_id, "incomplete", None), now):
+                    queued.append(session_id)
+            return queued
 
         return self._run("recover interrupted calls", body, write=True)
+
+    def heartbeat(self, replica_id: str, now: float, forget_before: float) -> None:
+        """Record that ``replica_id`` is alive; forget replicas silent since ``forget_before``."""
+
+        def body(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO replicas (replica_id, heartbeat_at) VALUES (?, ?)"
+                " ON CONFLICT (replica_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
+                (replica_id, now),
+            )
+            conn.execute("DELETE FROM replicas WHERE heartbeat_at < ?", (forget_before,))
+
+        self._run("record a heartbeat", body, write=True)
 
     def get_call(self, session_id: str) -> dict[str, Any] | None:
         return self._run("read a call", lambda conn: read_call(conn, session_id), write=False)

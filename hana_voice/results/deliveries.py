@@ -9,11 +9,13 @@ returns) and the row's idempotency key:
   with a ``voice_service`` JWT (handover.py builds the body). Skipped and unanswered
   questions are left out of ``answers``: the front end rejects an empty response.
 * ``call_status``: the billing post, ``POST {NEXTJS_API_URL}/api/telephony/call-status``
-  ``{call_session_id, status, duration}``, no authentication
-  (../shared/frontend-contract.md section 3).
+  ``{call_session_id, status, duration}``, no authentication (billing.py builds the body and
+  maps the call's outcome to ``status``; ../shared/frontend-contract.md section 3).
 
-A kind's ``body`` may raise KeyError, TypeError, AttributeError or ValueError for a row it
-cannot send (another version wrote it): the worker fails that row with the reason and goes on.
+A kind's ``body`` raises :class:`~hana_voice.errors.Undeliverable` (a ValueError) for a call
+the front end would refuse whatever the retries (the pre-checks): the worker fails the row at
+once with that reason, without sending it. KeyError, TypeError, AttributeError or another
+ValueError mean a row it cannot send (another version wrote it): failed the same way.
 """
 
 from __future__ import annotations
@@ -21,10 +23,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from hana_voice.results.handover import build_payload, make_token, request_headers, submit_url
+from hana_voice.results.billing import CALL_STATUS_PATH, checked_call_status_body
+from hana_voice.results.handover import make_token, request_headers, submit_body, submit_url
 from hana_voice.settings import Settings
 
-CALL_STATUS_PATH = "/api/telephony/call-status"
+# Re-exported: where the billing route's path was defined before billing.py.
+__all__ = [
+    "CALL_STATUS_PATH",
+    "DELIVERIES",
+    "UNSENT_ANSWER_STATUSES",
+    "CallStatusDelivery",
+    "Delivery",
+    "ResultsDelivery",
+]
 
 #: Answer statuses never sent in the hand-over's ``answers``.
 UNSENT_ANSWER_STATUSES = frozenset({"skipped", "unanswered"})
@@ -57,7 +68,7 @@ class ResultsDelivery:
 
     def body(self, call: Mapping[str, Any], key: str) -> dict[str, Any]:
         sent = [a for a in call["answers"] if a.get("status") not in UNSENT_ANSWER_STATUSES]
-        return build_payload({**call, "answers": sent}, key)
+        return submit_body({**call, "answers": sent}, key)
 
     def headers(self, settings: Settings, key: str, now: float) -> dict[str, str]:
         secret = settings.jwt_secret
@@ -67,7 +78,7 @@ class ResultsDelivery:
 
 
 class CallStatusDelivery:
-    """The billing post: the front end charges one token per completed call."""
+    """The billing post: the front end charges one token per completed or answered call."""
 
     kind = "call_status"
 
@@ -76,15 +87,7 @@ class CallStatusDelivery:
         return None if base is None else base.rstrip("/") + CALL_STATUS_PATH
 
     def body(self, call: Mapping[str, Any], key: str) -> dict[str, Any]:
-        metadata: Mapping[str, Any] = call["metadata"]
-        context = metadata.get("call_context") or {}
-        session = metadata.get("call_session_id") or context.get("call_session_id")
-        duration = call["call_duration_seconds"]
-        return {
-            "call_session_id": session,
-            "status": call["status"],
-            "duration": 0 if duration is None else round(float(duration)),
-        }
+        return checked_call_status_body(call)
 
     def headers(self, settings: Settings, key: str, now: float) -> dict[str, str]:
         return {"Content-Type": "application/json", "Idempotency-Key": key}

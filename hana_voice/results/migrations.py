@@ -84,16 +84,81 @@ SQLITE_MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE outbox_v2 RENAME TO outbox",
         "CREATE INDEX outbox_due ON outbox (state, next_attempt_at)",
     ),
+    # 3: which replica runs a call, and the replicas' heartbeats (orphaned calls).
+    (
+        "ALTER TABLE calls ADD COLUMN replica_id TEXT",
+        """CREATE TABLE replicas (
+            replica_id TEXT PRIMARY KEY,
+            heartbeat_at REAL NOT NULL
+        )""",
+        "CREATE INDEX calls_in_progress ON calls (status, replica_id)",
+    ),
 )
 
-#: The schema version this code writes and understands.
+#: PostgreSQL, in the schema DATABASE_SCHEMA (the connection's ``search_path``). Version 1
+#: is the SQLite schema at version 3; times stay epoch seconds (``double precision``) so
+#: both backends hand the same call dict to the outbox.
+POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE calls (
+            session_id text PRIMARY KEY,
+            template_id text NOT NULL,
+            question_count integer NOT NULL,
+            metadata jsonb NOT NULL,
+            status text NOT NULL,
+            started_at double precision NOT NULL,
+            finished_at double precision,
+            call_duration_seconds double precision,
+            handover boolean NOT NULL DEFAULT true,
+            outcome text,
+            outcome_detail jsonb,
+            replica_id text
+        )""",
+        "CREATE INDEX calls_in_progress ON calls (status, replica_id)",
+        """CREATE TABLE answers (
+            session_id text NOT NULL REFERENCES calls(session_id),
+            question_id text NOT NULL,
+            question_order integer NOT NULL,
+            response text NOT NULL,
+            confidence double precision,
+            response_time_seconds double precision,
+            status text NOT NULL,
+            recorded_at double precision NOT NULL,
+            PRIMARY KEY (session_id, question_id)
+        )""",
+        """CREATE TABLE outbox (
+            session_id text NOT NULL REFERENCES calls(session_id),
+            kind text NOT NULL,
+            idempotency_key text NOT NULL UNIQUE,
+            state text NOT NULL,
+            attempts integer NOT NULL DEFAULT 0,
+            created_at double precision NOT NULL,
+            next_attempt_at double precision NOT NULL,
+            first_attempt_at double precision,
+            claimed_by text,
+            claim_expires_at double precision,
+            last_status integer,
+            last_error text,
+            settled_at double precision,
+            PRIMARY KEY (session_id, kind)
+        )""",
+        "CREATE INDEX outbox_due ON outbox (state, next_attempt_at)",
+        """CREATE TABLE replicas (
+            replica_id text PRIMARY KEY,
+            heartbeat_at double precision NOT NULL
+        )""",
+    ),
+)
+
+#: The schema version this code writes and understands, per backend.
 SCHEMA_VERSION = len(SQLITE_MIGRATIONS)
+POSTGRES_SCHEMA_VERSION = len(POSTGRES_MIGRATIONS)
 
 
-def too_new(found: int, where: str) -> str:
+def too_new(found: int, where: str, known: int = SCHEMA_VERSION) -> str:
     """The one line that stops start-up on a schema written by a newer release."""
     return (
         f"the results database ({where}) has schema version {found}, newer than this"
-        f" release understands ({SCHEMA_VERSION}): upgrade hana-voice or point it at"
+        f" release understands ({known}): upgrade hana-voice or point it at"
         " another database"
     )

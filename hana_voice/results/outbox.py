@@ -8,14 +8,21 @@ due rows one at a time and POSTs each as its kind says (deliveries.py: ``results
 route). Outcomes:
 
 * 2xx: ``delivered``, recorded in one transaction with the claim check.
-* 4xx other than 408 and 429: ``failed`` at once with the status (the front end rejected
-  this payload; sending it again cannot help). The call and answers are kept.
+* 4xx other than 408 and 429: ``failed`` at once with the status and the front end's own
+  error text (``HTTP 400: Invalid hospital_id provided``): sending it again cannot help. The
+  call and answers are kept.
+* Before any request, a body the front end would refuse for good (the kind's pre-checks,
+  ``Undeliverable``: no hospital id, ids that are not uuids...) is ``failed`` at once with
+  that reason and ``last_status`` null, without being sent.
 * 5xx, 408, 429, a network error or a timeout: back to ``pending`` with exponential backoff
   and jitter (a numeric ``Retry-After`` is honoured up to the cap), until
   ``OUTBOX_GIVE_UP_SECONDS`` have passed since the first attempt; then ``failed``.
 
-A claim is a lease (``delivering`` until ``claim_expires_at``): concurrent workers never hold
-the same row, and a row held by a process that died is taken again when its lease runs out.
+A claim is a lease of OUTBOX_LEASE_SECONDS (``delivering`` until ``claim_expires_at``):
+concurrent workers, in one process or in replicas sharing PostgreSQL, never hold the same row
+(SQLite: one UPDATE in a write transaction; PostgreSQL: ``FOR UPDATE SKIP LOCKED``), and a row
+held by a process that died is taken again when its lease runs out. A request's deadline is
+at most half the lease.
 A crash between a 2xx and the ``delivered`` commit sends the call again with the same
 ``Idempotency-Key`` (also in ``metadata.idempotency_key``) so the front end can drop it.
 
@@ -41,9 +48,10 @@ from typing import Literal
 import httpx
 import trio
 
-from hana_voice.errors import StoreError
+from hana_voice.errors import StoreError, Undeliverable
 from hana_voice.results.database import Claim
 from hana_voice.results.deliveries import DELIVERIES
+from hana_voice.results.handover import reply_error
 from hana_voice.results.store import ResultStore
 from hana_voice.results.tables import DELIVERY_STATES
 from hana_voice.settings import Settings
@@ -88,10 +96,10 @@ class RetryPolicy:
         ceiling = min(self.max_delay, self.base_delay * 2.0 ** max(0, attempts - 1))
         return ceiling * (0.5 + rng.random() / 2)
 
-    @property
-    def lease(self) -> float:
-        # Longer than a request can last (httpx timeout per phase, trio deadline at 2x).
-        return self.request_timeout * 3
+    def deadline(self, lease: float) -> float:
+        """A request's whole deadline: twice the per-phase timeout, and well inside the
+        lease, so a row is never delivered by two replicas at once."""
+        return min(self.request_timeout * 2, lease / 2)
 
 
 class OutboxWorker:
@@ -113,6 +121,9 @@ class OutboxWorker:
         self.settings = settings
         self.policy = policy or RetryPolicy()
         self.give_up_seconds = settings.outbox_give_up_seconds
+        #: How long a claimed row stays ours (OUTBOX_LEASE_SECONDS): another replica takes
+        #: it again after that, e.g. when this one died mid-delivery.
+        self.lease = settings.outbox_lease_seconds
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._transport = transport
         self._clock = clock
@@ -200,7 +211,7 @@ class OutboxWorker:
 
     async def _claim(self, due_by: float) -> Claim | None:
         now = self._clock()
-        return await self.store.claim_delivery(self.worker_id, now, self.policy.lease, due_by)
+        return await self.store.claim_delivery(self.worker_id, now, self.lease, due_by)
 
     async def _post(self, claim: Claim) -> tuple[Outcome, int | None, str | None, float | None]:
         """POST one row as its kind's delivery builds it; return (outcome, status, error,
@@ -215,12 +226,15 @@ class OutboxWorker:
         try:
             body = delivery.body(claim.call, claim.idempotency_key)
             headers = delivery.headers(self.settings, claim.idempotency_key, self._clock())
+        except Undeliverable as exc:
+            # What the front end would refuse for good: failed now, with the reason, unsent.
+            return "rejected", None, f"not sent: {exc}", None
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             # A row written by hand or by another version: keep it, flag it, carry on.
             return "rejected", None, f"unsendable row ({type(exc).__name__})", None
         client = self._client
         try:
-            with trio.fail_after(self.policy.request_timeout * 2):
+            with trio.fail_after(self.policy.deadline(self.lease)):
                 if client is None:
                     async with self._new_client() as temporary:
                         response = await temporary.post(url, json=body, headers=headers)
@@ -229,7 +243,14 @@ class OutboxWorker:
         except (httpx.HTTPError, trio.TooSlowError) as exc:
             return "retry", None, type(exc).__name__, None
         outcome = classify(response.status_code)
-        error = None if outcome == "delivered" else f"HTTP {response.status_code}"
+        # The front end's own error text: it names fields and ids of templates, not patients.
+        error = (
+            None
+            if outcome == "delivered"
+            else reply_error(
+                response.status_code, response.content, response.headers.get("Content-Type")
+            )
+        )
         return outcome, response.status_code, error, retry_after_seconds(response)
 
     async def _deliver(self, claim: Claim) -> None:
@@ -240,20 +261,24 @@ class OutboxWorker:
             kept = await self.store.settle(
                 claim, self.worker_id, "delivered", now, status_code=status, error=None
             )
-            log.info("call %s handed over (attempt %d, HTTP %s)", session, claim.attempts, status)
+            log.info(
+                "call %s: %s handed over (attempt %d, HTTP %s)",
+                session,
+                claim.kind,
+                claim.attempts,
+                status,
+            )
         elif outcome == "rejected":
             kept = await self.store.settle(
                 claim, self.worker_id, "failed", now, status_code=status, error=error
             )
-            log.error(
-                "call %s rejected by the front end (HTTP %s): kept as failed", session, status
-            )
+            log.error("call %s: %s refused (%s): kept as failed", session, claim.kind, error)
         elif now - claim.first_attempt_at >= self.give_up_seconds:
             reason = f"gave up after {claim.attempts} attempts: {error}"
             kept = await self.store.settle(
                 claim, self.worker_id, "failed", now, status_code=status, error=reason
             )
-            log.error("call %s: hand-over %s; kept as failed", session, reason)
+            log.error("call %s: %s %s; kept as failed", session, claim.kind, reason)
         else:
             delay = self.policy.delay(claim.attempts, self._rng)
             if retry_after is not None:
@@ -268,8 +293,9 @@ class OutboxWorker:
                 next_attempt_at=now + delay,
             )
             log.warning(
-                "call %s: hand-over attempt %d failed (%s); retry in %.1f s",
+                "call %s: %s attempt %d failed (%s); retry in %.1f s",
                 session,
+                claim.kind,
                 claim.attempts,
                 error,
                 delay,

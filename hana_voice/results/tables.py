@@ -57,6 +57,8 @@ class CallStart:
     question_count: int
     metadata: Mapping[str, Any]
     handover: bool = True
+    #: The replica running the call (its orphan is recovered when the replica goes silent).
+    replica_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,7 @@ def insert_call(conn: sqlite3.Connection, start: CallStart, now: float) -> None:
         raise ValueError(f"call {start.session_id} was already started")
     conn.execute(
         "INSERT INTO calls (session_id, template_id, question_count, metadata, status,"
-        " started_at, handover) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        " started_at, handover, replica_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (
             start.session_id,
             start.template_id,
@@ -119,6 +121,7 @@ def insert_call(conn: sqlite3.Connection, start: CallStart, now: float) -> None:
             IN_PROGRESS,
             now,
             int(start.handover),
+            start.replica_id,
         ),
     )
 
@@ -201,6 +204,7 @@ def shape_call(
     ``{"state": "not_handed_over"}``; ``deliveries`` has every kind's row by kind.
     """
     result = dict(call)
+    result.pop("replica_id", None)
     result["handover"] = bool(call["handover"])
     result["metadata"] = _json(call["metadata"])
     detail = call.get("outcome_detail")
@@ -213,6 +217,16 @@ def shape_call(
         result["delivery"] = by_kind.get("results")
     result["deliveries"] = by_kind
     return result
+
+
+#: In-progress calls whose replica is silent (no heartbeat since ``alive_since``). Parameters:
+#: (me, restarted, me, alive_since): the asking replica's own calls count only when it has
+#: just ``restarted`` (they belong to its previous life).
+ORPHANS_WHERE = (
+    "status = 'in_progress' AND (replica_id IS NULL OR (replica_id = ? AND ?)"
+    " OR (replica_id <> ? AND replica_id NOT IN"
+    " (SELECT replica_id FROM replicas WHERE heartbeat_at >= ?)))"
+)
 
 
 def _json(value: Any) -> Any:

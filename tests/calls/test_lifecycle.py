@@ -29,7 +29,9 @@ QUESTIONNAIRE = "/ws/healthcare-questionnaire"
 
 
 async def test_idle_call_ends_with_1000_and_says_why(settings: Settings) -> None:
-    settings = settings.with_overrides(idle_timeout=1.0)
+    # Without pings (WS_PING_INTERVAL=0) the utility sockets end on the idle timeout too;
+    # with them they stay open while the client answers (tests/calls/test_keepalive.py).
+    settings = settings.with_overrides(idle_timeout=1.0, ws_ping_interval=0.0)
     async with run_server(settings) as server:
         async with connect(server.ws_url + "/ws") as client:
             await client.until("ready")

@@ -3,12 +3,15 @@ the process's resident memory, and percentiles."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
 
 import trio
 
+import hana_voice
+from hana_voice.settings import Settings
 from tests.calls.helpers import wait_prompt
 from tests.wsclient import Client
 
@@ -19,10 +22,34 @@ KEYPAD_ANSWERS: tuple[tuple[str, ...], ...] = (("1",), ("2",), ("3", "#"), ("2",
 ANSWER_COUNT = len(KEYPAD_ANSWERS) + 1
 
 
-async def start_and_consent(client: Client) -> str:
-    """Read ``ready``, send ``start``, hear the greeting, consent; return the session id."""
+#: The front end's ids (uuids), so that the hand-over passes the pre-checks and is tried.
+FRONT_END_CONTEXT = {
+    "patient_id": "99999999-8888-7777-6666-555555555555",
+    "hospital_id": "11111111-2222-3333-4444-555555555555",
+}
+FRONT_END_TEMPLATE = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
+
+
+def as_front_end_template(settings: Settings, directory: Path) -> Settings:
+    """Settings running the shipped questionnaire under a front-end template id (a uuid)."""
+    source = Path(hana_voice.__file__).parent / "questionnaires" / "post_discharge_followup.json"
+    data = json.loads(source.read_text(encoding="utf-8"))
+    data["id"] = FRONT_END_TEMPLATE
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "front_end.json").write_text(json.dumps(data, ensure_ascii=False), "utf-8")
+    return settings.with_overrides(
+        questionnaire_dir=directory, default_questionnaire=FRONT_END_TEMPLATE
+    )
+
+
+async def start_and_consent(client: Client, context: dict[str, Any] | None = None) -> str:
+    """Read ``ready``, send ``start`` (with ``context`` if given), hear the greeting, consent;
+    return the session id."""
     ready = await client.until("ready")
-    await client.send_json({"type": "start", "sample_rate": 16000})
+    start: dict[str, Any] = {"type": "start", "sample_rate": 16000}
+    if context is not None:
+        start["context"] = context
+    await client.send_json(start)
     await wait_prompt(client)
     await client.send_json({"type": "dtmf", "digit": "1"})
     session_id: str = ready["session_id"]
@@ -44,9 +71,11 @@ async def answer_the_rest(client: Client, answered: int = 0) -> dict[str, Any]:
     return body
 
 
-async def keypad_call(client: Client) -> tuple[str, dict[str, Any]]:
+async def keypad_call(
+    client: Client, context: dict[str, Any] | None = None
+) -> tuple[str, dict[str, Any]]:
     """A whole questionnaire answered by keypad: (session id, result body)."""
-    session_id = await start_and_consent(client)
+    session_id = await start_and_consent(client, context)
     return session_id, await answer_the_rest(client)
 
 

@@ -7,6 +7,9 @@ lock is gone. Nothing a caller answered is lost.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import trio
 
 from hana_voice.results.store import ResultStore
@@ -16,8 +19,10 @@ from tests.calls.helpers import engines_ready, healthy, no_sessions_left, wait_p
 from tests.conftest import SECRET, RunningServer, run_server
 from tests.hardening.support import (
     ANSWER_COUNT,
+    FRONT_END_CONTEXT,
     QUESTIONNAIRE,
     answer_the_rest,
+    as_front_end_template,
     keypad_call,
     settled,
     start_and_consent,
@@ -28,12 +33,14 @@ from tests.wsclient import connect
 JWT_SECRET = "hardening-jwt-secret-0123456789-abcdef"
 
 
-async def completed_calls(server: RunningServer, count: int) -> list[str]:
+async def completed_calls(
+    server: RunningServer, count: int, context: dict[str, Any] | None = None
+) -> list[str]:
     session_ids: list[str] = []
 
     async def one() -> None:
         async with connect(server.ws_url + QUESTIONNAIRE) as client:
-            session_id, result = await keypad_call(client)
+            session_id, result = await keypad_call(client, context)
             code, _ = await client.closed()
         assert (code, result["outcome"]) == (1000, "completed")
         session_ids.append(session_id)
@@ -45,12 +52,18 @@ async def completed_calls(server: RunningServer, count: int) -> list[str]:
     return session_ids
 
 
-async def test_receiver_down_keeps_results_pending_and_loses_nothing(settings: Settings) -> None:
+async def test_receiver_down_keeps_results_pending_and_loses_nothing(
+    settings: Settings, tmp_path: Path
+) -> None:
     loaders, _, _ = fake_loaders()
-    settings = live(settings, nextjs_api_url=closed_port_url(), jwt_secret=JWT_SECRET)
+    settings = live(
+        as_front_end_template(settings, tmp_path / "questionnaires"),
+        nextjs_api_url=closed_port_url(),
+        jwt_secret=JWT_SECRET,
+    )
     async with run_server(settings, loaders) as server:
         await engines_ready(server)
-        session_ids = await completed_calls(server, 3)
+        session_ids = await completed_calls(server, 3, FRONT_END_CONTEXT)
         await no_sessions_left(server)
         async with server.client() as http:
             with trio.fail_after(20):

@@ -1,18 +1,23 @@
-"""Fixtures for the results tests: settings, a fast retry policy and the HTTP receiver."""
+"""Fixtures for the results tests: settings, a fast retry policy, the HTTP receiver, and
+``backends``: the same test on SQLite and on a real PostgreSQL (tests/postgres.py)."""
 
 from __future__ import annotations
 
 import socket
 import sqlite3
+import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractAsyncContextManager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
 
+from hana_voice.results.backend import Backend, open_backend
 from hana_voice.results.outbox import RetryPolicy
+from hana_voice.results.store import ResultStore
 from hana_voice.settings import Settings
 from tests.results.receiver import Receiver
 
@@ -22,10 +27,14 @@ VOICE_SECRET = "v" * 40
 #: Retries within milliseconds so that a test sees several attempts in well under a second.
 FAST = RetryPolicy(base_delay=0.01, max_delay=0.05, request_timeout=2.0, poll_interval=0.2)
 
+#: The front end's seeded template (tests/frontend/contract.sql): results name its uuid.
+TEMPLATE_ID = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
+
+#: The front end's ids are uuids: a result with other ids is refused before it is sent.
 METADATA: dict[str, Any] = {
-    "patient_id": "patient-1",
-    "hospital_id": "hospital-1",
-    "campaign_id": "campaign-1",
+    "patient_id": "99999999-8888-7777-6666-555555555555",
+    "hospital_id": "11111111-2222-3333-4444-555555555555",
+    "campaign_id": "cccccccc-0000-0000-0000-000000000001",
     "caller_number": "+966500000001",
     "call_context": {
         "provider": "maqsam",
@@ -34,6 +43,11 @@ METADATA: dict[str, Any] = {
         "legs": [{"callee": "+966500000004", "leg": 1}],
     },
 }
+
+
+def sid(name: str) -> str:
+    """A session id (a uuid, as the service names sessions) standing for ``name``."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"hana-voice-test:{name}"))
 
 
 @pytest.fixture
@@ -80,3 +94,60 @@ def exclusive_lock(path: Path) -> Iterator[sqlite3.Connection]:
     finally:
         holder.execute("ROLLBACK")
         holder.close()
+
+
+@dataclass
+class Backends:
+    """One results database of either backend, opened as often as a test likes."""
+
+    kind: str
+    path: Path
+    url: str | None
+
+    def settings(self, **changes: Any) -> Settings:
+        base = Settings(
+            data_dir=self.path.parent,
+            database_url=self.url,
+            database_timeout=1.0,
+            replica_id="test-replica",
+            voice_service_secret=VOICE_SECRET,
+        )
+        return base.with_overrides(**changes)
+
+    def open(
+        self, settings: Settings | None = None, **options: Any
+    ) -> AbstractAsyncContextManager[ResultStore]:
+        """``ResultStore.open`` on this database; SQLite-only options are dropped for
+        PostgreSQL."""
+        if self.kind == "sqlite":
+            return ResultStore.open(self.path, **options)
+        pg_options = {k: v for k, v in options.items() if k in ("recover", "clock")}
+        return ResultStore.open_settings(settings or self.settings(), **pg_options)
+
+    def sync(self) -> Backend:
+        return open_backend(self.settings())
+
+    def execute(self, statement: str) -> None:
+        """Run SQL on the database from outside the store (as another program would)."""
+        if self.kind == "sqlite":
+            conn = sqlite3.connect(self.path, isolation_level=None)
+            try:
+                conn.execute(statement)
+            finally:
+                conn.close()
+            return
+        import psycopg
+
+        assert self.url is not None
+        with psycopg.connect(self.url, autocommit=True) as pg:
+            pg.execute("SET search_path TO hana_voice")
+            pg.execute(statement.encode())
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backends(request: pytest.FixtureRequest, tmp_path: Path) -> Backends:
+    path = Settings(data_dir=tmp_path / "data").database_path
+    if request.param == "sqlite":
+        return Backends("sqlite", path, None)
+    url: str = request.getfixturevalue("postgres_url")
+    return Backends("postgres", path, url)

@@ -42,6 +42,7 @@ def test_payload_of_a_call_without_context() -> None:
         "session_id": "s1",
         "template_id": "tpl",
         "question_count": 1,
+        "status": "completed",
         "call_duration_seconds": None,
         "metadata": {"patient_id": "p", "extra": "not sent"},
         "answers": [],
@@ -51,7 +52,9 @@ def test_payload_of_a_call_without_context() -> None:
         "patient_id": "p",
         "hospital_id": None,
         "campaign_id": None,
-        "call_duration_seconds": None,
+        "call_duration_seconds": 0,
+        "outcome": "completed",
+        "outcome_detail": None,
         "call_context": {},
         "idempotency_key": "hana-voice:s1",
     }

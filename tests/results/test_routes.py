@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 
 import pytest
 import trio
@@ -11,14 +10,14 @@ from quart_trio import QuartTrio
 
 from hana_voice.results import ResultStore, calls_blueprint
 from hana_voice.settings import Settings
-from tests.results.conftest import METADATA, VOICE_SECRET
+from tests.results.conftest import METADATA, VOICE_SECRET, Backends
 
 AUTH = {"Authorization": f"Bearer {VOICE_SECRET}"}
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[ResultStore]:
-    async with ResultStore.open(tmp_path / "r.sqlite3") as opened:
+async def store(backends: Backends) -> AsyncIterator[ResultStore]:
+    async with backends.open() as opened:
         await opened.start_call("s1", "tpl", 2, METADATA)
         await opened.record_answer("s1", "q1", 1, "نعم", 0.9, 1.2)
         await opened.finish_call("s1", "completed", 30.0)

@@ -1,4 +1,5 @@
-"""ResultStore and ResultDatabase: durability, recovery, stripping and failure handling."""
+"""ResultStore on both backends: durability, recovery, stripping and misuse; then SQLite's
+own failures (locks, a full disk). PostgreSQL outages: test_outage.py."""
 
 from __future__ import annotations
 
@@ -9,39 +10,37 @@ import trio
 
 from hana_voice.errors import StoreError
 from hana_voice.results import ResultDatabase, ResultStore
-from tests.results.conftest import METADATA, exclusive_lock
+from tests.results.conftest import METADATA, Backends, exclusive_lock
 
 
 async def _answer(store: ResultStore, session: str, n: int) -> bool:
     return await store.record_answer(session, f"q{n}", n, f"جواب {n}", 0.9, 1.5 + n)
 
 
-async def test_answers_are_durable_as_they_are_recorded(tmp_path: Path) -> None:
-    path = tmp_path / "r.sqlite3"
+async def test_answers_are_durable_as_they_are_recorded(backends: Backends) -> None:
     with trio.fail_after(10):
-        async with ResultStore.open(path) as store:
+        async with backends.open() as store:
             await store.start_call("s1", "tpl", 3, METADATA)
             assert await _answer(store, "s1", 1)
             # Another connection sees the answer before the call ends: it was committed.
-            other = ResultDatabase(path)
-            call = other.get_call("s1")
-            other.close()
+            other = await trio.to_thread.run_sync(backends.sync)
+            call = await trio.to_thread.run_sync(other.get_call, "s1")
+            await trio.to_thread.run_sync(other.close)
     assert call is not None
     assert call["status"] == "in_progress"
     assert [a["response"] for a in call["answers"]] == ["جواب 1"]
 
 
 async def test_dropped_call_keeps_its_answers_and_is_queued_after_restart(
-    tmp_path: Path,
+    backends: Backends,
 ) -> None:
-    path = tmp_path / "r.sqlite3"
     with trio.fail_after(10):
-        async with ResultStore.open(path) as store:
+        async with backends.open() as store:
             await store.start_call("dropped", "tpl", 5, METADATA)
             await _answer(store, "dropped", 1)
             await _answer(store, "dropped", 2)
             # The process dies here: no finish_call.
-        async with ResultStore.open(path) as store:
+        async with backends.open() as store:
             call = await store.get_call("dropped")
             backlog = await store.backlog()
     assert call is not None
@@ -52,23 +51,23 @@ async def test_dropped_call_keeps_its_answers_and_is_queued_after_restart(
     assert backlog["pending"] == 1
 
 
-async def test_phone_numbers_are_not_stored(tmp_path: Path) -> None:
+async def test_phone_numbers_are_not_stored(backends: Backends) -> None:
     with trio.fail_after(10):
-        async with ResultStore.open(tmp_path / "r.sqlite3") as store:
+        async with backends.open() as store:
             await store.start_call("s1", "tpl", 1, METADATA)
             call = await store.get_call("s1")
     assert call is not None
     assert call["metadata"] == {
-        "patient_id": "patient-1",
-        "hospital_id": "hospital-1",
-        "campaign_id": "campaign-1",
+        "patient_id": METADATA["patient_id"],
+        "hospital_id": METADATA["hospital_id"],
+        "campaign_id": METADATA["campaign_id"],
         "call_context": {"provider": "maqsam", "legs": [{"leg": 1}]},
     }
 
 
-async def test_a_repeated_question_keeps_its_latest_answer(tmp_path: Path) -> None:
+async def test_a_repeated_question_keeps_its_latest_answer(backends: Backends) -> None:
     with trio.fail_after(10):
-        async with ResultStore.open(tmp_path / "r.sqlite3") as store:
+        async with backends.open() as store:
             await store.start_call("s1", "tpl", 1, {})
             await store.record_answer("s1", "q1", 1, "لا", 0.4, 2.0, "unclear")
             await store.record_answer("s1", "q1", 1, "نعم", 0.95, 1.0)
@@ -78,9 +77,9 @@ async def test_a_repeated_question_keeps_its_latest_answer(tmp_path: Path) -> No
     assert (answer["response"], answer["status"], answer["confidence"]) == ("نعم", "answered", 0.95)
 
 
-async def test_finish_is_recorded_once(tmp_path: Path) -> None:
+async def test_finish_is_recorded_once(backends: Backends) -> None:
     with trio.fail_after(10):
-        async with ResultStore.open(tmp_path / "r.sqlite3") as store:
+        async with backends.open() as store:
             await store.start_call("s1", "tpl", 1, {})
             await store.finish_call("s1", "escalated", 12.5)
             await store.finish_call("s1", "incomplete", 99.0)
@@ -91,9 +90,9 @@ async def test_finish_is_recorded_once(tmp_path: Path) -> None:
     assert backlog["pending"] == 1
 
 
-async def test_misuse_raises_value_error(tmp_path: Path) -> None:
+async def test_misuse_raises_value_error(backends: Backends) -> None:
     with trio.fail_after(10):
-        async with ResultStore.open(tmp_path / "r.sqlite3") as store:
+        async with backends.open() as store:
             await store.start_call("s1", "tpl", 1, {})
             with pytest.raises(ValueError, match="unknown call status"):
                 await store.finish_call("s1", "great")
@@ -102,6 +101,9 @@ async def test_misuse_raises_value_error(tmp_path: Path) -> None:
             with pytest.raises(ValueError, match="already started"):
                 await store.start_call("s1", "tpl", 1, {})
             assert store.unwritten == 0
+
+
+# --- SQLite's own failures ---------------------------------------------------------------
 
 
 def test_locked_database_raises_store_error(tmp_path: Path) -> None:
@@ -159,6 +161,7 @@ async def test_full_disk_raises_store_error_and_the_store_lives(tmp_path: Path) 
         async with ResultStore.open(tmp_path / "r.sqlite3") as store:
             await store.start_call("s1", "tpl", 1, {})
             # No disk can be filled here; SQLite's own size cap yields the same SQLITE_FULL.
+            assert isinstance(store.db, ResultDatabase)
             conn = store.db._conn
             pages = conn.execute("PRAGMA page_count").fetchone()[0]
             conn.execute(f"PRAGMA max_page_count = {pages}")
