@@ -33,8 +33,18 @@ _ATTRIBUTE = "hana_ping_paths"
 
 
 def keepalive_enabled(settings: Settings, path: str) -> bool:
-    """Whether ``path`` is kept by pings (so the idle timeout does not apply to it)."""
-    return settings.ws_ping_interval > 0 and path in KEEPALIVE_PATHS
+    """Whether ``path`` is kept by pings (so the idle timeout does not apply to it).
+
+    Only when the pinging is installed (a server started from ``hypercorn_config``): under any
+    other server the idle timeout stays, so a dead peer still ends.
+    """
+    return settings.ws_ping_interval > 0 and path in KEEPALIVE_PATHS and _installed()
+
+
+def _installed() -> bool:
+    from hypercorn.protocol.ws_stream import WSStream
+
+    return bool(getattr(WSStream._send_pings, "hana_keepalive", False))
 
 
 def install_keepalive(config: Config, settings: Settings) -> None:
@@ -51,7 +61,7 @@ def _patch_ws_stream() -> None:
     from hypercorn.protocol.ws_stream import WSStream
     from wsproto.events import CloseConnection, Ping, Pong
 
-    if getattr(WSStream._send_pings, "hana_keepalive", False):
+    if _installed():
         return
 
     async def _send_pings(self: Any) -> None:
