@@ -22,6 +22,7 @@ from hana_voice import auth
 from hana_voice.admission import CLOSE_POLICY, Refused, SessionHandle, client_address
 from hana_voice.calls.call import Call
 from hana_voice.calls.modes import echo_dialog, tts_dialog, voice_dialog
+from hana_voice.calls.pacing import OUTBOUND_CHUNK_MS
 from hana_voice.calls.questionnaire_dialog import questionnaire_dialog
 from hana_voice.calls.session import Dialog, SetupCheck, run_call
 from hana_voice.calls.transport import QuartTransport
@@ -187,10 +188,10 @@ async def _run(
     codec: Codec
     channel = "browser"
     if endpoint.kind == "maqsam":
-        codec, channel = MaqsamCodec(), "telephony"
+        codec, channel = MaqsamCodec(chunk_ms=OUTBOUND_CHUNK_MS), "telephony"
         on_setup = _maqsam_setup(maqsam_header_ok)
     elif endpoint.kind == "telephony":
-        codec, channel = TwilioCodec(), "telephony"
+        codec, channel = TwilioCodec(chunk_ms=OUTBOUND_CHUNK_MS), "telephony"
         on_setup = _announce_ready
     else:
         codec = BrowserCodec(max_text_chars=settings.max_tts_chars)
