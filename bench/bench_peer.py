@@ -39,9 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # The imports below need the sys.path lines: this file runs as a script.
-from twilio_load import STREAM_SID, Stats, run_level  # noqa: E402
+from twilio_load import STREAM_SID, Stats, run_level
 
-from tests.telephony.support import TELEPHONY_TOKEN, write_questionnaires  # noqa: E402
+from tests.telephony.support import TELEPHONY_TOKEN, write_questionnaires
 
 ROOT = Path(__file__).resolve().parent.parent
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -118,7 +118,8 @@ class Server:
     def __init__(self, name: str, args: list[str], env: dict[str, str], url: str) -> None:
         self.name = name
         self.url = url
-        self.log = tempfile.NamedTemporaryFile(prefix=f"bench-peer-{name}-", suffix=".log")
+        # Closed in close(): the log outlives this method.
+        self.log = tempfile.NamedTemporaryFile(prefix=f"bench-peer-{name}-", suffix=".log")  # noqa: SIM115
         self.proc = subprocess.Popen(args, env=env, stdout=self.log, stderr=subprocess.STDOUT)
 
     def wait_ready(self, health: str, timeout: float = 120.0) -> None:
@@ -179,11 +180,11 @@ def start_hana(work: Path, workers: int) -> Server:
     return server
 
 
-def start_pipecat(prompts: Path) -> Server:
+def start_pipecat(prompts: Path, vad: str) -> Server:
     port = free_port()
     python = pipecat_python()
     args = [str(python), str(ROOT / "bench" / "pipecat_server.py")]
-    args += ["--port", str(port), "--prompts", str(prompts)]
+    args += ["--port", str(port), "--prompts", str(prompts), "--vad", vad]
     server = Server("pipecat", args, dict(os.environ), f"ws://127.0.0.1:{port}/ws")
     server.wait_ready(f"http://127.0.0.1:{port}/health", timeout=180)
     return server
@@ -191,10 +192,9 @@ def start_pipecat(prompts: Path) -> Server:
 
 async def record_prompts(url: str, directory: Path) -> int:
     """One call to this service; each prompt's mu-law as it arrived, one file per prompt."""
-    from trio_websocket import open_websocket_url
-
-    directory.mkdir(parents=True, exist_ok=True)
     import json
+
+    from trio_websocket import open_websocket_url
 
     prompts: list[bytearray] = [bytearray()]
     with trio.fail_after(60):
@@ -260,6 +260,9 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=25.0, help="seconds per run")
     parser.add_argument("--rounds", type=int, default=1, help="alternations per level")
     parser.add_argument("--workers", type=int, default=1, help="WORKERS for this service")
+    parser.add_argument(
+        "--pipecat-vad", default="silero", choices=("silero", "none"), help="Pipecat's VAD"
+    )
     args = parser.parse_args()
     targets = args.targets.split(",")
     levels = [int(n) for n in args.levels.split(",")]
@@ -267,6 +270,7 @@ def main() -> None:
     servers: dict[str, Server] = {}
     try:
         hana = start_hana(work, args.workers)
+        (work / "prompts").mkdir()
         count = trio.run(record_prompts, hana.url, work / "prompts")
         print(f"recorded {count} prompts from this service for both servers", flush=True)
         if "hana" in targets:
@@ -276,7 +280,7 @@ def main() -> None:
         else:
             hana.close()
         if "pipecat" in targets:
-            servers["pipecat"] = start_pipecat(work / "prompts")
+            servers["pipecat"] = start_pipecat(work / "prompts", args.pipecat_vad)
             rss = tree_rss(servers["pipecat"].proc.pid)
             print(f"pipecat processes RSS (MiB, idle): {[round(r, 1) for r in rss]}", flush=True)
         held: dict[str, int] = {name: 0 for name in servers}

@@ -6,8 +6,8 @@ trio's timer heap and an epoll wake-up per call per chunk. :class:`PacingClock` 
 of parked tasks and one ticker task per process: every TICK it wakes all tasks whose time has
 come in one pass, so N calls cost one timer, and their sends fall into the same loop iteration.
 
-A task is woken at most TICK late (or half a tick early). That is harmless here: the audio is sent LEAD (200 ms)
-before it is due to play, so a send up to 20 ms later than planned still arrives ahead of time.
+A task is woken at most TICK late (or half a tick early). That is harmless here: the audio is
+sent LEAD (200 ms) before it is due to play, so a send 20 ms off its plan still arrives early.
 
 Cancellation: :meth:`PacingClock.wait_until` is a trio checkpoint; a cancelled wait (a
 barge-in cancels the player's scope) leaves the heap at once (lazily: its entry is skipped).
