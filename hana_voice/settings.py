@@ -95,6 +95,9 @@ class Settings:
     # --- observability ---
     metrics_enabled: bool = True
     metrics_token: str | None = field(default=None, repr=False)
+    # --- media plane (issue 16): worker processes sharing the port ---
+    #: Processes serving the app on one socket, each with its share of the session cap.
+    workers: int = 1
 
     @property
     def database_path(self) -> Path:
@@ -161,7 +164,16 @@ class Settings:
             max_tts_chars=r.integer("MAX_TTS_CHARS", 1000, 10, 20000),
             metrics_enabled=r.boolean("METRICS_ENABLED", True),
             metrics_token=r.secret("METRICS_TOKEN"),
+            # media plane (issue 16)
+            workers=r.integer("WORKERS", 1, 1, 64),
         )
+        if settings.workers > settings.max_concurrent_sessions:
+            raise SettingsError(
+                "WORKERS",
+                f"{settings.workers} exceeds MAX_CONCURRENT_SESSIONS "
+                f"({settings.max_concurrent_sessions}); each worker holds at least one session",
+                f"a whole number from 1 to {min(64, settings.max_concurrent_sessions)}",
+            )
         return settings
 
 
