@@ -11,8 +11,13 @@ answering the keypad questionnaire would; after the last prompt it hangs up if t
 not. A caller whose call ends dials again until the window closes.
 
 Lateness of a prompt: the worst amount by which one of its chunks arrived after the audio
-before it had finished playing (> 0 is an audible gap). Only the trio-websocket client from
-the service's environment is needed; the server under test may be any process.
+before it had finished playing (> 0 is an audible gap). Only trio from the service's
+environment is needed; the server under test may be any process.
+
+The WebSocket client is a minimal one written here (:class:`RawWs`): the handshake, unfragmented
+text frames, a zero mask (any mask key is valid; a zero one needs no XOR) and close. A general
+client (trio-websocket masks every byte in Python) made the generator, not the servers, the
+bottleneck on two shared cores.
 """
 
 from __future__ import annotations
@@ -22,13 +27,15 @@ import contextlib
 import itertools
 import json
 import math
+import os
 import statistics
+import struct
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import trio
-from trio_websocket import ConnectionClosed, open_websocket_url
+
 
 RATE = 8000
 FRAME = 0.02
@@ -52,6 +59,120 @@ def _noise_payloads() -> list[str]:
 
 
 NOISE = _noise_payloads()
+
+
+class ConnectionClosed(Exception):
+    def __init__(self, code: int | None) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class RawWs:
+    """A WebSocket client connection: text frames only, as media streams use."""
+
+    def __init__(self, stream: trio.SocketStream) -> None:
+        self.stream = stream
+        self.buffer = bytearray()
+        self.close_code: int | None = None
+        self.closed = False
+        self.send_lock = trio.Lock()  # the line, mark echoes and key presses share the socket
+
+    @classmethod
+    async def connect(cls, url: str) -> RawWs:
+        assert url.startswith("ws://")
+        hostport, _, path = url[5:].partition("/")
+        host, _, port = hostport.partition(":")
+        stream = await trio.open_tcp_stream(host, int(port or 80))
+        key = base64.b64encode(os.urandom(16)).decode()
+        request = (
+            f"GET /{path} HTTP/1.1\r\nHost: {hostport}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n"
+        )
+        await stream.send_all(request.encode())
+        ws = cls(stream)
+        while b"\r\n\r\n" not in ws.buffer:
+            data = await stream.receive_some(65536)
+            if not data:
+                raise ConnectionClosed(None)
+            ws.buffer += data
+        head, _, rest = bytes(ws.buffer).partition(b"\r\n\r\n")
+        if b" 101 " not in head.split(b"\r\n", 1)[0]:
+            await stream.aclose()
+            raise ConnectionClosed(None)
+        ws.buffer = bytearray(rest)
+        return ws
+
+    @staticmethod
+    def frame(text: str, opcode: int = 0x1) -> bytes:
+        data = text.encode()
+        n = len(data)
+        if n < 126:
+            head = struct.pack("!BB", 0x80 | opcode, 0x80 | n)
+        elif n < 65536:
+            head = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, n)
+        else:
+            head = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, n)
+        return head + b"\0\0\0\0" + data  # zero mask key: the payload goes as it is
+
+    async def send_message(self, text: str) -> None:
+        if self.closed:
+            raise ConnectionClosed(self.close_code)
+        try:
+            async with self.send_lock:
+                await self.stream.send_all(self.frame(text))
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            self.closed = True
+            raise ConnectionClosed(self.close_code) from None
+
+    async def _fill(self, n: int) -> None:
+        while len(self.buffer) < n:
+            try:
+                data = await self.stream.receive_some(65536)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                data = b""
+            if not data:
+                self.closed = True
+                raise ConnectionClosed(self.close_code)
+            self.buffer += data
+
+    async def get_message(self) -> str | bytes:
+        while True:
+            await self._fill(2)
+            opcode, n = self.buffer[0] & 0x0F, self.buffer[1] & 0x7F
+            start = 2
+            if n == 126:
+                await self._fill(4)
+                n, start = struct.unpack_from("!H", self.buffer, 2)[0], 4
+            elif n == 127:
+                await self._fill(10)
+                n, start = struct.unpack_from("!Q", self.buffer, 2)[0], 10
+            await self._fill(start + n)
+            payload = bytes(self.buffer[start : start + n])
+            del self.buffer[: start + n]
+            if opcode == 0x8:  # close
+                self.close_code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
+                await self.aclose()
+                raise ConnectionClosed(self.close_code)
+            if opcode == 0x9:  # ping
+                with contextlib.suppress(ConnectionClosed):
+                    await self.send_message_raw(0xA, payload)
+                continue
+            if opcode in (0x1, 0x2):
+                return payload.decode() if opcode == 0x1 else payload
+
+    async def send_message_raw(self, opcode: int, payload: bytes) -> None:
+        head = struct.pack("!BB", 0x80 | opcode, 0x80 | len(payload))
+        async with self.send_lock:
+            await self.stream.send_all(head + b"\0\0\0\0" + payload)
+
+    async def aclose(self) -> None:
+        if not self.closed:
+            self.closed = True
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                with trio.move_on_after(1):
+                    await self.send_message_raw(0x8, struct.pack("!H", 1000))
+        await self.stream.aclose()
 
 
 @dataclass
@@ -181,24 +302,28 @@ class Caller:
 async def one_call(url: str, n: int, stats: Stats, marks: bool) -> None:
     started = trio.current_time()
     try:
-        async with open_websocket_url(url, max_message_size=1 << 22) as ws:
-            stats.calls += 1
-            async with trio.open_nursery() as nursery:
-                caller = Caller(ws, nursery, stats, n)
-                await caller.start()
-                nursery.start_soon(caller.read)
-                nursery.start_soon(caller.stream_line)
-                if not marks:
-                    nursery.start_soon(caller.watch_gaps)
-                await caller.done.wait()
-                nursery.cancel_scope.cancel()
-            code = ws.closed.code if ws.closed is not None else "open"
-            stats.close_codes[str(code)] = stats.close_codes.get(str(code), 0) + 1
-    except (OSError, ConnectionClosed, trio.BrokenResourceError) as exc:
+        ws = await RawWs.connect(url)
+    except (OSError, ConnectionClosed) as exc:
         stats.failed += 1
         stats.close_codes[type(exc).__name__] = stats.close_codes.get(type(exc).__name__, 0) + 1
+        return
+    try:
+        stats.calls += 1
+        async with trio.open_nursery() as nursery:
+            caller = Caller(ws, nursery, stats, n)
+            await caller.start()
+            nursery.start_soon(caller.read)
+            nursery.start_soon(caller.stream_line)
+            if not marks:
+                nursery.start_soon(caller.watch_gaps)
+            await caller.done.wait()
+            nursery.cancel_scope.cancel()
+        code = ws.close_code if ws.close_code is not None else "caller hung up"
+        stats.close_codes[str(code)] = stats.close_codes.get(str(code), 0) + 1
     finally:
         stats.call_seconds += trio.current_time() - started
+        with trio.CancelScope(shield=True):
+            await ws.aclose()
 
 
 async def run_level(url: str, calls: int, window: float, *, marks: bool) -> Stats:
