@@ -23,8 +23,6 @@ import asyncio
 import json
 import sys
 import warnings
-
-warnings.filterwarnings("ignore", category=DeprecationWarning)  # PipelineTask and its runner
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +45,7 @@ from pipecat.transports.websocket.fastapi import (
 )
 
 RATE = 8000
+warnings.filterwarnings("ignore", category=DeprecationWarning)  # PipelineTask and its runner
 
 
 class PromptPlayer(FrameProcessor):
@@ -59,9 +58,7 @@ class PromptPlayer(FrameProcessor):
         if self.position < len(self.prompts):
             pcm = self.prompts[self.position]
             self.position += 1
-            await self.push_frame(
-                OutputAudioRawFrame(audio=pcm, sample_rate=RATE, num_channels=1)
-            )
+            await self.push_frame(OutputAudioRawFrame(audio=pcm, sample_rate=RATE, num_channels=1))
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)

@@ -36,7 +36,6 @@ from typing import Any
 import numpy as np
 import trio
 
-
 RATE = 8000
 FRAME = 0.02
 #: The keypad questionnaire's answers, in prompt order: greeting (consent), four questions.

@@ -17,7 +17,8 @@ import pytest
 import trio
 from trio_websocket import ConnectionClosed
 
-from hana_voice.settings import Settings, SettingsError
+from hana_voice.errors import SettingsError
+from hana_voice.settings import Settings
 from hana_voice.workers import session_share, worker_settings
 from tests.telephony.peers import TwilioPeer, keypad_caller, open_peer
 from tests.telephony.support import (

@@ -6,8 +6,9 @@ trio's timer heap and an epoll wake-up per call per chunk. :class:`PacingClock` 
 of parked tasks and one ticker task per process: every TICK it wakes all tasks whose time has
 come in one pass, so N calls cost one timer, and their sends fall into the same loop iteration.
 
-A task is woken at most TICK late (or half a tick early). That is harmless here: the audio is
-sent LEAD (200 ms) before it is due to play, so a send 20 ms off its plan still arrives early.
+Wake-ups fall on a grid of TICK (20 ms): a task is woken within half a tick of its deadline,
+early or late. That is harmless here: the audio is sent LEAD (200 ms) before it is due to play,
+so a send 10 ms off its plan still arrives early.
 
 Cancellation: :meth:`PacingClock.wait_until` is a trio checkpoint; a cancelled wait (a
 barge-in cancels the player's scope) leaves the heap at once (lazily: its entry is skipped).
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -56,6 +58,7 @@ class PacingClock:
         self._seq = itertools.count()
         self._ticker: trio.lowlevel.Task | None = None
         self._ticker_parked = False
+        self._sleep: trio.CancelScope | None = None
         self.running = False
 
     @property
@@ -63,19 +66,27 @@ class PacingClock:
         """Waits in the heap (cancelled ones included until the ticker skips them)."""
         return len(self._heap)
 
+    def _tick_for(self, deadline: float) -> float:
+        """The first instant of the tick grid at which ``deadline`` is due (within half a tick)."""
+        return math.ceil((deadline - self.tick / 2) / self.tick) * self.tick
+
     async def wait_until(self, deadline: float) -> None:
-        """Return at ``deadline`` (up to one tick later); a checkpoint, cancellable."""
-        if not self.running or deadline <= trio.current_time():
-            if not self.running:
-                await trio.sleep_until(deadline)  # no ticker (a bare call in a test)
-            else:
-                await trio.lowlevel.checkpoint()
+        """Return near ``deadline`` (within half a tick); a checkpoint, cancellable."""
+        if not self.running:
+            await trio.sleep_until(deadline)  # no ticker (a bare call in a test)
+            return
+        if deadline <= trio.current_time() + self.tick / 2:
+            await trio.lowlevel.checkpoint()
             return
         waiter = _Waiter(trio.lowlevel.current_task())
         heapq.heappush(self._heap, (deadline, next(self._seq), waiter))
         if self._ticker_parked and self._ticker is not None:
             self._ticker_parked = False
             trio.lowlevel.reschedule(self._ticker)
+        elif self._sleep is not None:
+            at = self._tick_for(deadline)
+            if at < self._sleep.deadline:
+                self._sleep.deadline = at  # due before the tick the ticker sleeps until
 
         def abort(_: Any) -> trio.lowlevel.Abort:
             waiter.woken = True  # the ticker skips it
@@ -89,19 +100,20 @@ class PacingClock:
         self.running = True
         task_status.started()
         heap = self._heap
+        half = self.tick / 2
         try:
             while True:
                 if not heap:
                     self._ticker_parked = True
                     await trio.lowlevel.wait_task_rescheduled(self._abort_park)
                     continue
-                # Waits due within half a tick are released together (early by at most that,
-                # well inside LEAD); the ticker never sleeps past one tick while tasks wait.
-                half = self.tick / 2
+                # Sleep to the tick at which the earliest wait is due; a wait due earlier
+                # that arrives meanwhile moves the deadline (see wait_until).
+                with trio.CancelScope(deadline=self._tick_for(heap[0][0])) as self._sleep:
+                    await trio.sleep_forever()
+                self._sleep = None
+                # Every wait due within half a tick of now goes in this one pass.
                 now = trio.current_time()
-                if heap[0][0] > now + half:
-                    await trio.sleep_until(min(heap[0][0] - half, now + self.tick))
-                    now = trio.current_time()
                 while heap and heap[0][0] <= now + half:
                     waiter = heapq.heappop(heap)[2]
                     if not waiter.woken:
@@ -110,6 +122,7 @@ class PacingClock:
         finally:
             self.running = False
             self._ticker = None
+            self._sleep = None
             # Tasks still parked must not hang: wake them (their audio is sent early).
             while heap:
                 waiter = heapq.heappop(heap)[2]
