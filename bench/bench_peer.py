@@ -27,6 +27,7 @@ import argparse
 import base64
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -151,10 +152,12 @@ class Server:
         self.log.close()
 
 
-def start_hana(work: Path, workers: int) -> Server:
+def start_hana(work: Path, workers: int, source: Path | None, profile: Path | None) -> Server:
     port = free_port()
     env = {
         **os.environ,
+        "PYTHONPATH": str(source or ROOT),
+        "HANA_PROFILE_OUT": str(profile or ""),
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "DATA_DIR": str(work / "data"),
@@ -171,12 +174,11 @@ def start_hana(work: Path, workers: int) -> Server:
         "WORKERS": str(workers),
     }
     url = f"ws://127.0.0.1:{port}/ws/telephony?token={TELEPHONY_TOKEN}"
-    server = Server(
-        "hana" if workers == 1 else f"hana-w{workers}",
-        [str(ROOT / ".venv" / "bin" / "python"), "-m", "hana_voice", "serve"],
-        env,
-        url,
-    )
+    command = [str(ROOT / ".venv" / "bin" / "python"), "-m", "hana_voice", "serve"]
+    if profile is not None:
+        command[1:] = [str(ROOT / "bench" / "profiled_serve.py")]
+    name = "hana" if source is None else "hana-before"
+    server = Server(name if workers == 1 else f"{name}-w{workers}", command, env, url)
     server.wait_ready(f"http://127.0.0.1:{port}/health")
     return server
 
@@ -248,11 +250,45 @@ def report(name: str, calls: int, cpu: float, wall: float, stats: Stats) -> bool
     return held
 
 
-async def measure(server: Server, calls: int, window: float, marks: bool) -> bool:
+async def measure(
+    server: Server, calls: int, window: float, marks: bool, profile: Path | None = None
+) -> bool:
+    if profile is not None:
+        server.proc.send_signal(signal.SIGUSR1)  # profiled_serve.py: start the profile
     cpu0, t0 = server.cpu(), time.monotonic()
     stats = await run_level(server.url, calls, window, marks=marks)
     cpu, wall = server.cpu() - cpu0, time.monotonic() - t0
-    return report(server.name, calls, cpu, wall, stats)
+    held = report(server.name, calls, cpu, wall, stats)
+    if profile is not None:
+        server.proc.send_signal(signal.SIGUSR2)  # stop it and write the file
+        await trio.sleep(2)
+        (profile.parent / "current.prof").replace(profile)
+        summarise(profile, stats.frames_sent * 0.02)
+    return held
+
+
+def summarise(path: Path, audio_seconds: float) -> None:
+    """Function calls per second of call audio, and where the time went (deterministic)."""
+    import pstats
+
+    stats = pstats.Stats(str(path))
+    total_calls = stats.total_calls  # type: ignore[attr-defined]  # set by pstats, untyped
+    print(
+        f"    profile {path.name}: {total_calls / audio_seconds:,.0f} Python function calls "
+        f"per second of call audio; top by own time:"
+    )
+    rows = sorted(
+        stats.stats.items(),  # type: ignore[attr-defined]  # pstats' table, untyped
+        key=lambda item: item[1][2],
+        reverse=True,
+    )
+    total_time = sum(row[1][2] for row in rows) or 1.0
+    for (filename, line, function), (_, ncalls, tottime, _, _) in rows[:14]:
+        where = filename.rsplit("site-packages/", 1)[-1].rsplit("/hana_voice/", 1)[-1]
+        print(
+            f"      {tottime / total_time * 100:5.1f}%  {ncalls / audio_seconds:8.1f} calls/s  "
+            f"{where}:{line}({function})"
+        )
 
 
 def load_average() -> str:
@@ -269,13 +305,21 @@ def main() -> None:
     parser.add_argument(
         "--pipecat-vad", default="silero", choices=("silero", "none"), help="Pipecat's VAD"
     )
+    parser.add_argument(
+        "--source", type=Path, help="run this service from another checkout (before/after)"
+    )
+    parser.add_argument("--profile", type=Path, help="cProfile this service per level, to DIR")
     args = parser.parse_args()
     targets = args.targets.split(",")
     levels = [int(n) for n in args.levels.split(",")]
     work = Path(tempfile.mkdtemp(prefix="bench-peer-"))
     servers: dict[str, Server] = {}
     try:
-        hana = start_hana(work, args.workers)
+        profile_dir: Path | None = args.profile
+        if profile_dir is not None:
+            profile_dir.mkdir(parents=True, exist_ok=True)
+        current = profile_dir / "current.prof" if profile_dir is not None else None
+        hana = start_hana(work, args.workers, args.source, current)
         (work / "prompts").mkdir()
         count = trio.run(record_prompts, hana.url, work / "prompts")
         print(f"recorded {count} prompts from this service for both servers", flush=True)
@@ -294,7 +338,10 @@ def main() -> None:
             print(f"N={level} (load average {load_average()})", flush=True)
             for _ in range(args.rounds):
                 for name, server in servers.items():
-                    ok = trio.run(measure, server, level, args.window, name != "pipecat")
+                    profile = None
+                    if profile_dir is not None and name == "hana":
+                        profile = profile_dir / f"{server.name}-N{level}.prof"
+                    ok = trio.run(measure, server, level, args.window, name != "pipecat", profile)
                     if ok:
                         held[name] = max(held[name], level)
                     time.sleep(2)  # calls of the last run close before the next starts
