@@ -71,9 +71,15 @@ def pipecat_python() -> Path:
 
 
 def tree_cpu(pid: int) -> float:
-    """CPU seconds of ``pid`` and its live descendants (worker processes included)."""
+    """CPU seconds (user + system) of ``pid`` and its live descendants (workers included)."""
+    user, system = tree_cpu_split(pid)
+    return user + system
+
+
+def tree_cpu_split(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of ``pid`` and its live descendants."""
     parents: dict[int, int] = {}
-    cpu: dict[int, float] = {}
+    cpu: dict[int, tuple[float, float]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -82,13 +88,15 @@ def tree_cpu(pid: int) -> float:
         except OSError:
             continue
         parents[int(entry.name)] = int(fields[1])
-        cpu[int(entry.name)] = (int(fields[11]) + int(fields[12])) / TICKS
-    total, todo = 0.0, [pid]
+        cpu[int(entry.name)] = (int(fields[11]) / TICKS, int(fields[12]) / TICKS)
+    user = system = 0.0
+    todo = [pid]
     while todo:
         current = todo.pop()
-        total += cpu.get(current, 0.0)
+        u, s = cpu.get(current, (0.0, 0.0))
+        user, system = user + u, system + s
         todo.extend(child for child, parent in parents.items() if parent == current)
-    return total
+    return user, system
 
 
 def tree_rss(pid: int) -> list[float]:
@@ -141,6 +149,9 @@ class Server:
 
     def cpu(self) -> float:
         return tree_cpu(self.proc.pid)
+
+    def cpu_split(self) -> tuple[float, float]:
+        return tree_cpu_split(self.proc.pid)
 
     def close(self) -> None:
         self.proc.terminate()  # our own child
@@ -255,10 +266,15 @@ async def measure(
 ) -> bool:
     if profile is not None:
         server.proc.send_signal(signal.SIGUSR1)  # profiled_serve.py: start the profile
-    cpu0, t0 = server.cpu(), time.monotonic()
+    (user0, sys0), t0 = server.cpu_split(), time.monotonic()
     stats = await run_level(server.url, calls, window, marks=marks)
-    cpu, wall = server.cpu() - cpu0, time.monotonic() - t0
-    held = report(server.name, calls, cpu, wall, stats)
+    (user1, sys1), wall = server.cpu_split(), time.monotonic() - t0
+    held = report(server.name, calls, user1 - user0 + sys1 - sys0, wall, stats)
+    audio = stats.frames_sent * 0.02 or 1.0
+    print(
+        f"    user {(user1 - user0) / audio * 1e3:.1f} + system {(sys1 - sys0) / audio * 1e3:.1f} "
+        f"ms per second of call audio; {len(stats.prompts) / audio * 60:.1f} prompts a minute"
+    )
     if profile is not None:
         server.proc.send_signal(signal.SIGUSR2)  # stop it and write the file
         await trio.sleep(2)
@@ -297,7 +313,11 @@ def load_average() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--targets", default="hana,pipecat", help="hana, pipecat or both")
+    parser.add_argument(
+        "--targets",
+        default="hana,pipecat",
+        help="comma-separated: hana, pipecat, before (this service from --source)",
+    )
     parser.add_argument("--levels", default="8,16,24,32,48", help="numbers of callers")
     parser.add_argument("--window", type=float, default=25.0, help="seconds per run")
     parser.add_argument("--rounds", type=int, default=1, help="alternations per level")
@@ -319,10 +339,15 @@ def main() -> None:
         if profile_dir is not None:
             profile_dir.mkdir(parents=True, exist_ok=True)
         current = profile_dir / "current.prof" if profile_dir is not None else None
-        hana = start_hana(work, args.workers, args.source, current)
+        source = None if "before" in targets else args.source
+        hana = start_hana(work, args.workers, source, current)
         (work / "prompts").mkdir()
         count = trio.run(record_prompts, hana.url, work / "prompts")
         print(f"recorded {count} prompts from this service for both servers", flush=True)
+        if "before" in targets:
+            if args.source is None:
+                parser.error("--targets before needs --source")
+            servers["before"] = start_hana(work / "before", args.workers, args.source, None)
         if "hana" in targets:
             servers["hana"] = hana
             rss = tree_rss(hana.proc.pid)

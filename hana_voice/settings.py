@@ -98,6 +98,9 @@ class Settings:
     # --- media plane (issue 16): worker processes sharing the port ---
     #: Processes serving the app on one socket, each with its share of the session cap.
     workers: int = 1
+    #: Set by the supervisor (not from the environment) in each worker process: which worker
+    #: this is. None: the only process. Workers leave start-up recovery to the supervisor.
+    worker_index: int | None = None
 
     @property
     def database_path(self) -> Path:

@@ -49,7 +49,10 @@ def install(app: QuartTrio, services: Services) -> None:
     @app.while_serving
     async def results_lifespan() -> AsyncGenerator[None, None]:
         await trio.Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
-        async with ResultStore.open(settings.database_path) as store:
+        # A worker process (WORKERS > 1) must not take its siblings' live calls for dead ones:
+        # the supervisor recovered interrupted calls once, before starting the workers.
+        recover = settings.worker_index is None
+        async with ResultStore.open(settings.database_path, recover=recover) as store:
             services.extras["store"] = store
             worker = OutboxWorker(store, settings)
             services.extras["outbox_backlog"] = worker.backlog

@@ -11,8 +11,10 @@ cap. Connections go to whichever worker's loop accepts first, which is the less 
 
 Shared state between workers is on disk and built for it: the SQLite results store runs in
 WAL mode with ``busy_timeout``, and the outbox's claims are leases (two workers never deliver
-the same row); the prompt cache writes each file atomically (two workers warming at once at
-worst synthesise a prompt twice). What is per process: metrics (each worker's /metrics
+the same row); calls a dead process left ``in_progress`` are recovered once, by the parent,
+before any worker starts (a worker doing it would take a sibling's live calls for dead ones);
+the prompt cache writes each file atomically (two workers warming at once at worst
+synthesise a prompt twice). What is per process: metrics (each worker's /metrics
 counts its own calls), the rate limiter (each worker counts the connections it accepted).
 
 Signals: SIGTERM or SIGINT to the parent is passed to every worker, which drains its calls as
@@ -30,6 +32,7 @@ import os
 import signal
 import socket
 import sys
+import time
 from types import FrameType
 
 from hana_voice.logs import configure_logging, log_event
@@ -48,7 +51,25 @@ def session_share(cap: int, workers: int, index: int) -> int:
 def worker_settings(settings: Settings, index: int) -> Settings:
     """The settings worker ``index`` runs with: its share of the session cap, one process."""
     share = session_share(settings.max_concurrent_sessions, settings.workers, index)
-    return settings.with_overrides(max_concurrent_sessions=max(share, 1), workers=1)
+    return settings.with_overrides(
+        max_concurrent_sessions=max(share, 1), workers=1, worker_index=index
+    )
+
+
+def recover_interrupted(settings: Settings) -> int:
+    """Mark calls a dead process left in progress incomplete, once, before any worker runs.
+
+    A worker must not do it at its own start-up: a sibling that started first may already
+    hold live calls.
+    """
+    from hana_voice.results.database import ResultDatabase
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = ResultDatabase(settings.database_path)
+    try:
+        return len(db.recover_interrupted(time.time()))
+    finally:
+        db.close()
 
 
 def bind(settings: Settings) -> socket.socket:
@@ -93,6 +114,9 @@ def run_workers(settings: Settings) -> int:
     """Bind, start ``settings.workers`` workers, wait; the exit status for the CLI."""
     sock = bind(settings)
     host, port = sock.getsockname()[:2]
+    recovered = recover_interrupted(settings)
+    if recovered:
+        log_event(log, logging.WARNING, "service.recovered_calls", calls=recovered)
     context = multiprocessing.get_context("spawn")
     processes = [
         context.Process(

@@ -182,3 +182,29 @@ async def test_two_workers_store_results_in_one_database(tmp_path: Path) -> None
     assert answers == 8 * 4
     assert outbox == 8
     assert {e["worker"] for e in server.events("call.start")} <= {0, 1}
+
+
+async def test_recovery_runs_once_in_the_supervisor_not_in_workers(tmp_path: Path) -> None:
+    from hana_voice.results.database import ResultDatabase
+    from hana_voice.results.store import ResultStore
+    from hana_voice.workers import recover_interrupted
+
+    settings = Settings(data_dir=tmp_path / "data", workers=2, max_concurrent_sessions=4)
+    settings.data_dir.mkdir(parents=True)
+    with trio.fail_after(10):
+        async with ResultStore.open(settings.database_path) as store:
+            await store.start_call("left-by-a-dead-process", "tpl", 1, {})
+    # The supervisor, before starting workers: the call a dead process left is recovered.
+    assert recover_interrupted(settings) == 1
+    # A worker's settings say it is one, and its store leaves a sibling's live call alone.
+    worker = worker_settings(settings, 1)
+    assert worker.worker_index == 1 and Settings().worker_index is None
+    with trio.fail_after(10):
+        async with ResultStore.open(settings.database_path) as live:
+            await live.start_call("live-in-worker-0", "tpl", 1, {})
+            async with ResultStore.open(worker.database_path, recover=False):
+                pass
+            db = ResultDatabase(settings.database_path)
+            call = db.get_call("live-in-worker-0")
+            db.close()
+    assert call is not None and call["status"] == "in_progress"
