@@ -96,7 +96,7 @@ class Settings:
     metrics_enabled: bool = True
     metrics_token: str | None = field(default=None, repr=False)
     # --- media plane (issue 16): worker processes sharing the port ---
-    #: Processes serving the app on one socket, each with its share of the session cap.
+    #: Processes serving the app on the one port, sharing the one session cap.
     workers: int = 1
     #: Set by the supervisor (not from the environment) in each worker process: which worker
     #: this is. None: the only process. Workers leave start-up recovery to the supervisor.
@@ -174,7 +174,7 @@ class Settings:
             raise SettingsError(
                 "WORKERS",
                 f"{settings.workers} exceeds MAX_CONCURRENT_SESSIONS "
-                f"({settings.max_concurrent_sessions}); each worker holds at least one session",
+                f"({settings.max_concurrent_sessions}); a worker with no session to hold is idle",
                 f"a whole number from 1 to {min(64, settings.max_concurrent_sessions)}",
             )
         return settings

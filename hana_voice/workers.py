@@ -1,21 +1,28 @@
-"""Worker processes sharing one listening socket, so the event-loop work uses every core.
+"""Worker processes sharing the port, so the event-loop work uses every core.
 
 One trio event loop runs on one core: once it is saturated (telephony media frames are the
 bulk of its work), more calls come late however many cores the box has. With ``WORKERS=N``
-(default 1: one process, as before) the parent binds the port, then starts N worker processes
-(multiprocessing, spawn) that each run the whole app on the inherited socket: Hypercorn's trio
-worker, its own engines (each loads its models: the memory cost is per worker, see
-docs/operations.md) and its share of ``MAX_CONCURRENT_SESSIONS`` (the cap divided between the
-workers, the first ones taking the remainder), so the machine never admits more calls than the
-cap. Connections go to whichever worker's loop accepts first, which is the less busy one.
+(default 1: one process, as before) the parent starts N worker processes (multiprocessing,
+spawn) that each run the whole app: Hypercorn's trio worker and its own engines (each loads
+its models: the memory cost is per worker, see docs/operations.md).
+
+The port: each worker listens on its own socket bound with ``SO_REUSEPORT`` to the same
+address, and the kernel spreads new connections over them (by a hash of the client's address
+and port). One shared listening socket would not spread them: whichever loop wakes first takes
+every connection, and an idle-looking worker would take them all.
+
+The cap: the workers share ``MAX_CONCURRENT_SESSIONS`` through one counting semaphore the
+parent creates; each worker draws a slot for every session it admits (besides its own
+registry's check), so the service as a whole admits at most the cap however the connections
+spread, and refuses (1013) only when all of it is in use, not when one worker's share is.
 
 Shared state between workers is on disk and built for it: the SQLite results store runs in
 WAL mode with ``busy_timeout``, and the outbox's claims are leases (two workers never deliver
 the same row); calls a dead process left ``in_progress`` are recovered once, by the parent,
 before any worker starts (a worker doing it would take a sibling's live calls for dead ones);
 the prompt cache writes each file atomically (two workers warming at once at worst
-synthesise a prompt twice). What is per process: metrics (each worker's /metrics
-counts its own calls), the rate limiter (each worker counts the connections it accepted).
+synthesise a prompt twice). What is per process: metrics (each worker's /metrics counts its
+own calls), the rate limiter (each worker counts the connections it accepted).
 
 Signals: SIGTERM or SIGINT to the parent is passed to every worker, which drains its calls as
 a single process does (SHUTDOWN_GRACE). A worker that dies takes the others down with it
@@ -25,6 +32,7 @@ Each log line of a worker carries ``"worker": <index>``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -33,27 +41,43 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Iterator
 from types import FrameType
+from typing import Any
 
+from hana_voice.admission import CLOSE_BUSY, Refused, SessionHandle, SessionRegistry
 from hana_voice.logs import configure_logging, log_event
 from hana_voice.settings import Settings
 
-__all__ = ["run_workers", "session_share", "worker_settings"]
+__all__ = ["recover_interrupted", "run_workers", "share_cap", "worker_settings"]
 
 log = logging.getLogger(__name__)
 
 
-def session_share(cap: int, workers: int, index: int) -> int:
-    """Worker ``index``'s share of ``cap`` sessions: the shares add up to ``cap``."""
-    return cap // workers + (1 if index < cap % workers else 0)
-
-
 def worker_settings(settings: Settings, index: int) -> Settings:
-    """The settings worker ``index`` runs with: its share of the session cap, one process."""
-    share = session_share(settings.max_concurrent_sessions, settings.workers, index)
-    return settings.with_overrides(
-        max_concurrent_sessions=max(share, 1), workers=1, worker_index=index
-    )
+    """The settings worker ``index`` runs with: one process of the pool."""
+    return settings.with_overrides(workers=1, worker_index=index)
+
+
+def share_cap(registry: SessionRegistry, slots: Any, cap: int) -> None:
+    """Make ``registry`` draw a slot of the service-wide cap for every session it admits.
+
+    ``slots`` is the parent's multiprocessing semaphore of ``cap`` slots.
+    """
+    own_admit = registry.admit
+
+    @contextlib.contextmanager
+    def admit(endpoint: str, kind: str) -> Iterator[SessionHandle]:
+        if not slots.acquire(False):
+            registry.refuse("busy")
+            raise Refused(CLOSE_BUSY, f"server busy: {cap}/{cap} sessions (all workers)")
+        try:
+            with own_admit(endpoint, kind) as handle:
+                yield handle
+        finally:
+            slots.release()
+
+    registry.admit = admit  # type: ignore[method-assign]  # this process's registry, once
 
 
 def recover_interrupted(settings: Settings) -> int:
@@ -72,14 +96,20 @@ def recover_interrupted(settings: Settings) -> int:
         db.close()
 
 
-def bind(settings: Settings) -> socket.socket:
-    """The listening socket every worker accepts on."""
-    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
-    sock = socket.create_server(
-        (settings.host.strip("[]"), settings.port), family=family, backlog=1024
-    )
+def _socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host.strip("[]"), port))
+    return sock
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A worker's own listening socket on the shared address."""
+    sock = _socket(host, port)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.set_inheritable(True)
+    sock.listen(1024)
     return sock
 
 
@@ -94,34 +124,40 @@ class _WorkerTag(logging.Filter):
         return True
 
 
-def _worker_main(settings: Settings, index: int, sock: socket.socket) -> None:
-    """One worker process: the app, served on the inherited socket until SIGTERM/SIGINT."""
+def _worker_main(settings: Settings, index: int, port: int, slots: Any, cap: int) -> None:
+    """One worker process: the app on its own socket of the shared port, until SIGTERM."""
     import trio
 
     from hana_voice.app import create_app
     from hana_voice.server import hypercorn_config, serve
+    from hana_voice.services import services_of
 
     configure_logging(settings.log_level)
     for handler in logging.getLogger().handlers:
         handler.addFilter(_WorkerTag(index))
+    sock = listen(settings.host, port)
     sock.setblocking(False)
     app = create_app(settings)
+    share_cap(services_of(app).registry, slots, cap)
     config = hypercorn_config(settings, bind=f"fd://{sock.fileno()}")
     trio.run(serve, app, config)
 
 
 def run_workers(settings: Settings) -> int:
     """Bind, start ``settings.workers`` workers, wait; the exit status for the CLI."""
-    sock = bind(settings)
+    # Bound, never listening: it fixes the port (PORT=0 picks one) for the workers to share.
+    sock = _socket(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
     recovered = recover_interrupted(settings)
     if recovered:
         log_event(log, logging.WARNING, "service.recovered_calls", calls=recovered)
     context = multiprocessing.get_context("spawn")
+    cap = settings.max_concurrent_sessions
+    slots = context.BoundedSemaphore(cap)
     processes = [
         context.Process(
             target=_worker_main,
-            args=(worker_settings(settings, index), index, sock),
+            args=(worker_settings(settings, index), index, port, slots, cap),
             name=f"hana-worker-{index}",
         )
         for index in range(settings.workers)
@@ -147,10 +183,9 @@ def run_workers(settings: Settings) -> int:
             host=host,
             port=port,
             pids=[p.pid for p in processes],
-            max_sessions=[p_settings.max_concurrent_sessions for p_settings in _shares(settings)],
+            max_sessions=cap,
         )
         print(f"hana-voice: {settings.workers} workers on {host}:{port}", file=sys.stderr)
-        sock.close()  # the workers hold their own copies
         status = 0
         alive = list(processes)
         while alive:
@@ -169,9 +204,6 @@ def run_workers(settings: Settings) -> int:
                     forward(signal.SIGTERM, None)
         return status
     finally:
+        sock.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-def _shares(settings: Settings) -> list[Settings]:
-    return [worker_settings(settings, index) for index in range(settings.workers)]
