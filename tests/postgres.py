@@ -62,19 +62,8 @@ class PostgresServer:
         if self.as_root:
             shutil.chown(self.root, user=SUPERUSER)
             self.root.chmod(0o700)
-        self._run(
-            "initdb",
-            "-D",
-            str(self.data),
-            "-U",
-            SUPERUSER,
-            "-A",
-            "trust",
-            "-E",
-            "UTF8",
-            "--no-sync",
-            "--locale=C.UTF-8",
-        )
+        self._run("initdb", "-D", str(self.data), "-U", SUPERUSER, "-A", "trust",
+                  "-E", "UTF8", "--no-sync", "--locale=C.UTF-8")
         with open(self.data / "postgresql.conf", "a", encoding="utf-8") as conf:
             conf.write(
                 f"listen_addresses = '127.0.0.1'\nport = {self.port}\n"
