@@ -63,6 +63,16 @@ def _demo(app: QuartTrio, services: Services) -> None:
 PLUGINS.append(_demo)
 
 
+def _pacing(app: QuartTrio, services: Services) -> None:
+    # Media plane (issue 16): one pacing clock for every call's reply audio.
+    from hana_voice.calls.pacing import install
+
+    install(app, services)
+
+
+PLUGINS.append(_pacing)
+
+
 def _models(app: QuartTrio, services: Services) -> None:
     from hana_voice.models.auto import install
 

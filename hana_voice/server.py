@@ -106,5 +106,10 @@ async def _drain(app: QuartTrio) -> None:
 def run(settings: Settings) -> None:
     from hana_voice.app import create_app
 
+    if settings.workers > 1:
+        from hana_voice.workers import run_workers
+
+        raise SystemExit(run_workers(settings))
+
     app = create_app(settings)
     trio.run(serve, app, hypercorn_config(settings))

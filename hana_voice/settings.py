@@ -173,6 +173,13 @@ class Settings:
             return self.cors_allowed_origins
         return (_origin(self.nextjs_api_url),) if self.nextjs_api_url else ()
 
+    # --- media plane (issue 16): worker processes sharing the port ---
+    #: Processes serving the app on the one port, sharing the one session cap.
+    workers: int = 1
+    #: Set by the supervisor (not from the environment) in each worker process: which worker
+    #: this is. None: the only process. Workers leave start-up recovery to the supervisor.
+    worker_index: int | None = None
+
     @property
     def database_path(self) -> Path:
         return self.data_dir / "hana_voice.sqlite3"
@@ -281,6 +288,8 @@ class Settings:
             cors_allowed_origins=r.origins("CORS_ALLOWED_ORIGINS"),
             ws_ping_interval=r.number("WS_PING_INTERVAL", 20.0, 0.0, 3600.0),
             start_grace_seconds=r.number("START_GRACE_SECONDS", 0.5, 0.0, 30.0),
+            # media plane (issue 16)
+            workers=r.integer("WORKERS", 1, 1, 64),
         )
         if settings.database_pool_min > settings.database_pool_size:
             raise SettingsError(
@@ -288,6 +297,13 @@ class Settings:
                 f"{settings.database_pool_min} is above DATABASE_POOL_SIZE"
                 f" ({settings.database_pool_size})",
                 "a whole number from 0 to DATABASE_POOL_SIZE",
+            )
+        if settings.workers > settings.max_concurrent_sessions:
+            raise SettingsError(
+                "WORKERS",
+                f"{settings.workers} exceeds MAX_CONCURRENT_SESSIONS "
+                f"({settings.max_concurrent_sessions}); a worker with no session to hold is idle",
+                f"a whole number from 1 to {min(64, settings.max_concurrent_sessions)}",
             )
         return settings
 

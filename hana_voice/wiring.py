@@ -72,8 +72,12 @@ def install(app: QuartTrio, services: Services) -> None:
     @app.while_serving
     async def results_lifespan() -> AsyncGenerator[None, None]:
         await trio.Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
-        # SQLite under DATA_DIR, or PostgreSQL shared by replicas (DATABASE_URL).
-        async with ResultStore.open_settings(settings) as store:
+        # SQLite under DATA_DIR, or PostgreSQL shared by replicas (DATABASE_URL). A worker
+        # process (WORKERS > 1) on SQLite must not take its siblings' live calls for dead
+        # ones: the supervisor recovered interrupted calls once, before starting the workers.
+        # On PostgreSQL every worker is a replica and recovers only what is safe.
+        recover = settings.worker_index is None or settings.database_url is not None
+        async with ResultStore.open_settings(settings, recover=recover) as store:
             services.extras["store"] = store
             services.extras["results_health"] = store.health
             worker = OutboxWorker(store, settings)

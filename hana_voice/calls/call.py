@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 
 #: Caller audio queued between the frame reader and the listener: about 2 s of 20 ms frames.
 AUDIO_QUEUE_FRAMES = 100
+#: What the frame reader hands the listener once voice activity detection has run on a frame:
+#: (PCM s16le to recognise, its rate, speech started with it, speech ended with it). Silence
+#: outside an utterance never crosses (see Listener.hear).
+HeardAudio = tuple[bytes, int, bool, bool]
 DIALOG_QUEUE = 64
 SPEAK_QUEUE = 16
 
@@ -92,9 +96,7 @@ class Call:
 
     def __post_init__(self) -> None:
         self.engines = self.services.engines.snapshot()
-        self.audio_send, self.audio_recv = trio.open_memory_channel[tuple[bytes, int]](
-            AUDIO_QUEUE_FRAMES
-        )
+        self.audio_send, self.audio_recv = trio.open_memory_channel[HeardAudio](AUDIO_QUEUE_FRAMES)
         self.dialog_send, self.dialog_recv = trio.open_memory_channel[DialogInput](DIALOG_QUEUE)
         self.speak_send, self.speak_recv = trio.open_memory_channel[Utterance](SPEAK_QUEUE)
         self.scope = trio.CancelScope()

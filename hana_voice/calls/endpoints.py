@@ -25,6 +25,7 @@ from hana_voice.admission import CLOSE_POLICY, Refused, SessionHandle, client_ad
 from hana_voice.calls.call import Call
 from hana_voice.calls.keepalive import keepalive_enabled
 from hana_voice.calls.modes import echo_dialog, tts_dialog, voice_dialog
+from hana_voice.calls.pacing import OUTBOUND_CHUNK_MS
 from hana_voice.calls.questionnaire_dialog import questionnaire_dialog
 from hana_voice.calls.session import Dialog, SetupCheck, run_call
 from hana_voice.calls.transport import QuartTransport
@@ -222,11 +223,12 @@ async def _run(
     # Utility sockets are kept by pings instead of the idle timeout (calls/keepalive.py).
     idle = math.inf if keepalive_enabled(settings, endpoint.path) else None
     if endpoint.kind == "maqsam":
-        codec, channel = MaqsamCodec(questionnaire=_url_questionnaire()), "telephony"
+        codec = MaqsamCodec(questionnaire=_url_questionnaire(), chunk_ms=OUTBOUND_CHUNK_MS)
+        channel = "telephony"
         on_setup = _maqsam_setup(header_ok)
         control = FrameControl(settings.maqsam_redirect_wait)
     elif endpoint.kind == "telephony":
-        twilio = TwilioCodec(questionnaire=_url_questionnaire())
+        twilio = TwilioCodec(questionnaire=_url_questionnaire(), chunk_ms=OUTBOUND_CHUNK_MS)
         codec, channel = twilio, "telephony"
         on_setup = _telephony_setup(header_ok)
         control = TwilioControl(services.extras.get("twilio_rest"), twilio)

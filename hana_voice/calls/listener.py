@@ -5,6 +5,12 @@ caller speaks (plus PRE_ROLL of audio before the detected onset, so the first sy
 clipped), and flushed when voice activity ends: silence costs almost no CPU, which is what
 lets two cores hold many calls. The same onset drives barge-in.
 
+Voice activity detection runs in the frame reader's task (:meth:`Listener.hear`, synchronous
+and cheap: an energy gate before WebRTC's VAD): a frame of silence outside an utterance only
+joins the pre-roll and never crosses the channel to this task, which saves a task switch per
+frame on a line that is quiet most of the time. Speech, and the frames that start or end it,
+cross to :meth:`Listener.run`, which barges in and feeds the recogniser.
+
 Transcripts: partials go to the client (browsers show them; telephony codecs drop them);
 finals go to the client and to the dialog.
 """
@@ -19,7 +25,7 @@ from collections import deque
 import trio
 
 from hana_voice.audio.vad import VoiceActivityDetector
-from hana_voice.calls.call import Call, CallerSpeaking
+from hana_voice.calls.call import Call, CallerSpeaking, HeardAudio
 from hana_voice.calls.player import Player
 from hana_voice.engines.async_engines import AsyncRecognizer, create_recognizer
 from hana_voice.errors import EngineError
@@ -45,32 +51,54 @@ class Listener:
         self._stt_unavailable_said = False
         #: The recogniser failed during this utterance: retry with a fresh one at the next.
         self._failed_this_utterance = False
+        #: Onset/end flags of heard audio the channel had no room for, sent with the next.
+        self._carry_started = False
+        self._carry_ended = False
+
+    def hear(self, pcm: bytes, rate: int) -> HeardAudio | None:
+        """Run the VAD on one frame (in the reader's task); what the listener task must see.
+
+        ``None``: silence outside an utterance, kept only as pre-roll. Raises AudioError on an
+        odd byte count.
+        """
+        vad = self._vad
+        if vad is None or rate != vad.sample_rate:
+            vad = self._vad = VoiceActivityDetector(rate)
+        was_speaking = vad.speaking
+        events = vad.process(pcm)
+        started = ended = False
+        for event in events:
+            if isinstance(event, SpeechStarted):
+                started = True
+            elif isinstance(event, SpeechEnded):
+                ended = True
+        started, ended = started or self._carry_started, ended or self._carry_ended
+        self._carry_started = self._carry_ended = False
+        if not (was_speaking or started or ended):
+            self._remember(pcm, rate)
+            return None
+        if started and self._pre_roll:
+            pcm = b"".join(self._pre_roll) + pcm
+            self._clear_pre_roll()
+        return pcm, rate, started, ended
+
+    def dropped(self, heard: HeardAudio) -> None:
+        """The channel was full: the audio is lost, but not the onset or end it carried."""
+        self._carry_started = self._carry_started or heard[2]
+        self._carry_ended = self._carry_ended or heard[3]
 
     async def run(self) -> None:
         try:
-            async for pcm, rate in self.call.audio_recv:
-                await self._chunk(pcm, rate)
+            async for pcm, rate, started, ended in self.call.audio_recv:
+                await self._chunk(pcm, rate, started, ended)
         finally:
             if self.recognizer is not None:
                 await self.recognizer.aclose()
 
-    async def _chunk(self, pcm: bytes, rate: int) -> None:
-        if self._vad is None or rate != self._vad.sample_rate:
-            self._vad = VoiceActivityDetector(rate)
-        vad = self._vad
-        was_speaking = vad.speaking
-        events = vad.process(pcm)
-        started = any(isinstance(e, SpeechStarted) for e in events)
-        ended = any(isinstance(e, SpeechEnded) for e in events)
+    async def _chunk(self, pcm: bytes, rate: int, started: bool, ended: bool) -> None:
         if started:
             await self._speech_started()
-        if was_speaking or started:
-            if started:
-                self._pending += b"".join(self._pre_roll)
-                self._clear_pre_roll()
-            self._pending += pcm
-        else:
-            self._remember(pcm, rate)
+        self._pending += pcm
         if ended or len(self._pending) >= FEED_SECONDS * rate * 2:
             await self._feed(rate)
         if ended:

@@ -1,9 +1,10 @@
 """The TTS-writing task: synthesised or cached audio out to the caller, paced near real time.
 
-Each utterance is sent in small chunks (CHUNK_MS) at most LEAD seconds ahead of real time, so
-a barge-in stops the rest at once: :meth:`Player.barge_in` cancels the current utterance's
+Each utterance is sent in chunks of CHUNK_MS at most LEAD seconds ahead of real time, so a
+barge-in stops the rest at once: :meth:`Player.barge_in` cancels the current utterance's
 scope, the peer is told to drop what it buffered (speech.started / clear), and at most LEAD
-seconds of audio were ever in flight.
+plus one chunk of audio was ever in flight. The waits go through the process's one
+:class:`~hana_voice.calls.pacing.PacingClock` when the app runs one.
 
 "Played" means heard by the caller: on peers that echo marks (Maqsam, Twilio) it is the echo of
 the mark sent after the audio (with a watchdog in case a peer never echoes); on browsers it is
@@ -21,6 +22,8 @@ import trio
 
 from hana_voice.audio.resample import StreamResampler
 from hana_voice.calls.call import Call, PromptPlayed
+from hana_voice.calls.pacing import OUTBOUND_CHUNK_MS, PacingClock
+from hana_voice.calls.prompt_audio import RateCache
 from hana_voice.engines.async_engines import synthesize_stream
 from hana_voice.engines.prompt_cache import iter_chunks
 from hana_voice.errors import EngineError, EngineUnavailable
@@ -29,7 +32,7 @@ from hana_voice.logs import log_event
 
 log = logging.getLogger(__name__)
 
-CHUNK_MS = 40
+CHUNK_MS = OUTBOUND_CHUNK_MS
 #: How far ahead of real time audio may be sent: enough to ride out network jitter, small
 #: enough that a barge-in leaves little already-sent audio to discard.
 LEAD = 0.2
@@ -109,21 +112,30 @@ class Player:
         if tts is None:
             raise EngineUnavailable(f"speech synthesis is {self.call.engines.tts_state}")
         cache = services.extras.get("prompt_cache")
-        chunker = _Chunker(tts.sample_rate, self.call.out_rate)
+        out_rate = self.call.out_rate
         prepared = self.call.prepared_audio
-        # A personal prompt synthesised while the call was set up (issue 14), else the cache.
-        pcm = None if prepared is None else await prepared.take(utterance.text)
-        if pcm is None and utterance.cacheable and cache is not None:
-            pcm = await cache.get_or_synthesize(tts, services.runner, utterance.text)
-        if pcm is not None:
-            for piece in iter_chunks(pcm, tts.sample_rate, CHUNK_MS):
+        # A personal prompt synthesised while the call was set up (issue 14): memory only.
+        personal = None if prepared is None else await prepared.take(utterance.text)
+        if personal is not None:
+            chunker = _Chunker(tts.sample_rate, out_rate)
+            for piece in iter_chunks(personal, tts.sample_rate, CHUNK_MS):
                 for chunk in chunker.push(piece):
                     await pacer.send(chunk)
-        else:
-            async with synthesize_stream(tts, services.runner, utterance.text) as stream:
-                async for piece in stream:
-                    for chunk in chunker.push(piece):
-                        await pacer.send(chunk)
+            for chunk in chunker.flush():
+                await pacer.send(chunk)
+            return
+        if utterance.cacheable and cache is not None:
+            pcm = await cache.get_or_synthesize(tts, services.runner, utterance.text)
+            rates: RateCache = services.extras.setdefault("prompt_rates", RateCache())
+            pcm = rates.at_rate(cache.key_for(tts, utterance.text), pcm, tts.sample_rate, out_rate)
+            for chunk in iter_chunks(pcm, out_rate, CHUNK_MS):
+                await pacer.send(chunk)
+            return
+        chunker = _Chunker(tts.sample_rate, out_rate)
+        async with synthesize_stream(tts, services.runner, utterance.text) as stream:
+            async for piece in stream:
+                for chunk in chunker.push(piece):
+                    await pacer.send(chunk)
         for chunk in chunker.flush():
             await pacer.send(chunk)
 
@@ -164,10 +176,9 @@ class _Chunker:
 
     def push(self, pcm: bytes) -> list[bytes]:
         self.buffer += self.resampler.process(pcm) if self.resampler else pcm
-        chunks = []
-        while len(self.buffer) >= self.chunk_bytes:
-            chunks.append(self.buffer[: self.chunk_bytes])
-            self.buffer = self.buffer[self.chunk_bytes :]
+        whole = len(self.buffer) - len(self.buffer) % self.chunk_bytes
+        chunks = [self.buffer[i : i + self.chunk_bytes] for i in range(0, whole, self.chunk_bytes)]
+        self.buffer = self.buffer[whole:]
         return chunks
 
     def flush(self) -> list[bytes]:
@@ -187,6 +198,8 @@ class _Pacer:
         self.requested = time.perf_counter()
         self.t0: float | None = None
         self.sent = 0.0
+        clock = call.services.extras.get("pacing_clock")
+        self.clock: PacingClock | None = clock if isinstance(clock, PacingClock) else None
 
     def _first_audio(self) -> None:
         call, now = self.call, time.perf_counter()
@@ -211,6 +224,9 @@ class _Pacer:
             self.t0 = trio.current_time()
             self._first_audio()
         if call.paced:
-            await trio.sleep_until(self.t0 + self.sent - LEAD)
+            if self.clock is not None:
+                await self.clock.wait_until(self.t0 + self.sent - LEAD)
+            else:
+                await trio.sleep_until(self.t0 + self.sent - LEAD)
         await call.emit(AudioOut(self.utterance.utterance_id, chunk, call.out_rate))
         self.sent += len(chunk) / 2 / call.out_rate

@@ -67,7 +67,11 @@ async def run_call(
                     nursery.start_soon(listener.run)
                     nursery.start_soon(player.run, nursery)
                     nursery.start_soon(_dialog_then_end, call, dialog)
-                    await _read_frames(call, player, first_frames or [], on_setup)
+                    idle = _IdleWatch(
+                        settings.idle_timeout if call.idle_timeout is None else call.idle_timeout
+                    )
+                    nursery.start_soon(idle.run)
+                    await _read_frames(call, player, listener, idle, first_frames or [], on_setup)
                     call.end("caller hung up")  # no-op when the reader already ended the call
         except BaseExceptionGroup as group:
             # One task's error ends the call; handle that error, not the nursery's wrapper.
@@ -115,46 +119,83 @@ async def _dialog_then_end(call: Call, dialog: Dialog) -> None:
     call.end(call.end_reason if call.end_reason != "call ended" else "dialog finished")
 
 
+class _IdleWatch:
+    """The idle timeout without a cancel scope per frame: the reader stamps each frame's
+    arrival, and one task per call checks the stamp when the timeout could have passed."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.last = trio.current_time()
+        self.receiving = False
+        self.scope = trio.CancelScope()
+
+    async def run(self) -> None:
+        while True:
+            await trio.sleep_until(self.last + self.seconds)
+            now = trio.current_time()
+            if not self.receiving:
+                self.last = max(self.last, now)  # busy dispatching: not idle
+            elif now >= self.last + self.seconds:
+                self.scope.cancel()
+                return
+
+
 async def _read_frames(
-    call: Call, player: Player, first_frames: list[Frame], on_setup: SetupCheck | None
+    call: Call,
+    player: Player,
+    listener: Listener,
+    idle: _IdleWatch,
+    first_frames: list[Frame],
+    on_setup: SetupCheck | None,
 ) -> None:
     """Read frames until the peer goes away, hangs up, idles out or breaks the protocol."""
-    idle = (
-        call.idle_timeout if call.idle_timeout is not None else call.services.settings.idle_timeout
-    )
     backlog = list(first_frames)
-    while True:
-        if backlog:
-            frame = backlog.pop(0)
-        else:
-            with trio.move_on_after(idle) as idle_scope:
-                frame = await call.transport.receive()
-            if idle_scope.cancelled_caught:
-                call.end(f"idle timeout: no audio or message for {idle:g} s")
+    receive = call.transport.receive
+    with idle.scope:
+        while True:
+            if backlog:
+                frame = backlog.pop(0)
+            else:
+                idle.receiving = True
+                frame = await receive()
+                idle.receiving = False
+                idle.last = trio.current_time()
+            if await _handle(call, player, listener, frame, on_setup):
                 return
-        try:
-            events = call.codec.receive(frame)
-            for event in events:
-                if await _dispatch(call, player, event, on_setup):
-                    return
-        except AuthError as exc:
+    call.end(f"idle timeout: no audio or message for {idle.seconds:g} s")
+
+
+async def _handle(
+    call: Call, player: Player, listener: Listener, frame: Frame, on_setup: SetupCheck | None
+) -> bool:
+    """Decode and route one frame; True when the call is over."""
+    try:
+        for event in call.codec.receive(frame):
+            if await _dispatch(call, player, listener, event, on_setup):
+                return True
+    except AuthError as exc:
+        call.end(str(exc), exc.close_code)
+        return True
+    except ProtocolError as exc:
+        if exc.fatal:
             call.end(str(exc), exc.close_code)
-            return
-        except ProtocolError as exc:
-            if exc.fatal:
-                call.end(str(exc), exc.close_code)
-                return
-            await call.error(exc.code, str(exc))
+            return True
+        await call.error(exc.code, str(exc))
+    return False
 
 
 async def _dispatch(
-    call: Call, player: Player, event: InboundEvent, on_setup: SetupCheck | None
+    call: Call, player: Player, listener: Listener, event: InboundEvent, on_setup: SetupCheck | None
 ) -> bool:
     """Route one inbound event; True when the call is over."""
     if isinstance(event, AudioIn):
+        heard = listener.hear(event.pcm, event.sample_rate)
+        if heard is None:
+            return False  # silence outside an utterance: nothing for the listener task
         try:
-            call.audio_send.send_nowait((event.pcm, event.sample_rate))
+            call.audio_send.send_nowait(heard)
         except trio.WouldBlock:
+            listener.dropped(heard)
             # The listener fell behind: drop audio rather than grow memory, and say so.
             call.bump("audio_dropped_frames")
             if call.stats["audio_dropped_frames"] in (1, 100, 1000):

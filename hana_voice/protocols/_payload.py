@@ -8,7 +8,6 @@ service causes (odd PCM handed to an encoder) becomes a fatal ``internal_error``
 
 from __future__ import annotations
 
-import base64
 import binascii
 import io
 import struct
@@ -55,7 +54,8 @@ def decode_base64_mulaw(text: object, where: str) -> bytes:
     if not isinstance(text, str):
         raise bad_audio(f"{where} must be a base64 string, got {type(text).__name__}")
     try:
-        raw = base64.b64decode(text, validate=True)
+        # strict_mode is b64decode(validate=True) without its regular-expression pre-check.
+        raw = binascii.a2b_base64(text, strict_mode=True)
     except (binascii.Error, ValueError):
         # ValueError: non-ASCII characters in the string.
         raise bad_audio(f"{where} is not valid base64") from None
@@ -73,7 +73,7 @@ def encode_base64_mulaw_chunks(pcm: bytes, samples_per_chunk: int) -> list[str]:
     """Base64 mu-law payloads of at most ``samples_per_chunk`` samples each."""
     codes = mulaw.encode(pcm)
     return [
-        base64.b64encode(codes[i : i + samples_per_chunk]).decode("ascii")
+        binascii.b2a_base64(codes[i : i + samples_per_chunk], newline=False).decode("ascii")
         for i in range(0, len(codes), samples_per_chunk)
     ]
 
