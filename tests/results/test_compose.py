@@ -33,22 +33,22 @@ class _Recording(Mapping[str, str]):
     """An environment that remembers every name Settings.from_env asks for."""
 
     def __init__(self, values: Mapping[str, str]) -> None:
-        self.values = dict(values)
+        self._values = dict(values)
         self.asked: set[str] = set()
 
     def __getitem__(self, key: str) -> str:
         self.asked.add(key)
-        return self.values[key]
+        return self._values[key]
 
     def get(self, key: str, default: Any = None) -> Any:
         self.asked.add(key)
-        return self.values.get(key, default)
+        return self._values.get(key, default)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.values)
+        return iter(self._values)
 
     def __len__(self) -> int:
-        return len(self.values)
+        return len(self._values)
 
 
 def _environment(service: Mapping[str, Any]) -> dict[str, str]:
