@@ -13,9 +13,9 @@ from hana_voice.results.store import ResultStore
 from hana_voice.results.tables import DELIVERY_STATES, FINAL_STATUSES
 
 __all__ = [
-    "Backend",
     "DELIVERY_STATES",
     "FINAL_STATUSES",
+    "Backend",
     "OutboxWorker",
     "ResultDatabase",
     "ResultStore",
