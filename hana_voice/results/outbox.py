@@ -36,9 +36,7 @@ stays ``delivering`` until the lease ends, then is retried.
 from __future__ import annotations
 
 import logging
-import os
 import random
-import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -124,7 +122,8 @@ class OutboxWorker:
         #: How long a claimed row stays ours (OUTBOX_LEASE_SECONDS): another replica takes
         #: it again after that, e.g. when this one died mid-delivery.
         self.lease = settings.outbox_lease_seconds
-        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        # Named after the replica, so that an operator sees who holds a lease.
+        self.worker_id = worker_id or f"{store.replica_id}:{uuid.uuid4().hex[:8]}"
         self._transport = transport
         self._clock = clock
         self._sleep = sleep

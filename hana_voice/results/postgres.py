@@ -103,8 +103,10 @@ class PostgresDatabase:
                 "application_name": "hana-voice",
             },
             connection_class=psycopg.Connection[dict[str, Any]],
-            # Keep trying to reconnect through an outage of any length.
-            reconnect_timeout=365 * 86400.0,
+            # Give a failed connection slot up quickly rather than back off (1 s, 2 s, 4 s
+            # ... without bound): the next use opens a new one at once, so the pool is whole
+            # again within DATABASE_TIMEOUT of the server's return, however long it was away.
+            reconnect_timeout=timeout,
             name="hana-voice-results",
         )
         self._pool.open(wait=False)

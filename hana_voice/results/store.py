@@ -204,6 +204,9 @@ class ResultStore:
         """
         if writes:
             self._unwritten.setdefault(session_id, []).extend(writes)
+        if self.degraded_since is not None and not force:
+            # Not even the call's lock: the flusher may hold it, waiting on the database.
+            raise StoreError(f"held in memory: {self.last_error}")
         lock = self._lock_for(session_id)
         try:
             async with lock:
