@@ -90,6 +90,12 @@ async def health() -> tuple[Response, int]:
         "uptime_seconds": round(s.uptime, 3),
         "engines": s.engines.health(),
         "sessions": {"active": s.registry.active, "max": s.registry.capacity},
+        # Engine threads: busy now, the limit, and those still running after their call left.
+        "engine_threads": {
+            "busy": s.runner.limiter.borrowed_tokens,
+            "limit": s.runner.limiter.total_tokens,
+            "busy_beyond_call": s.runner.busy_beyond_call,
+        },
         "draining": s.registry.draining,
     }
     # Whether fixed prompts already play with no synthesis delay (warmed at start-up).

@@ -92,6 +92,19 @@ class Settings:
     send_timeout: float = 10.0
     max_message_bytes: int = 4 * 1024 * 1024
     max_tts_chars: int = 1000
+    # --- issue 11, security: bounded audio, pending connections, handshakes ---
+    #: Caller audio may arrive faster than real time by at most this many seconds (a burst).
+    audio_burst_seconds: float = 5.0
+    #: The largest frame a streaming call accepts (legacy whole recordings: max_message_bytes).
+    max_frame_bytes: int = 256 * 1024
+    #: Seconds a connection may take to authenticate (Maqsam session.setup, Twilio start).
+    setup_timeout: float = 5.0
+    #: Connections per client address that have not authenticated yet (0: no limit).
+    max_pending_per_address: int = 4
+    #: Seconds a client may take to complete its HTTP/WebSocket handshake.
+    handshake_timeout: float = 5.0
+    #: NEXTJS_API_URL may use plain http to a public address (default: https or private only).
+    allow_insecure_nextjs: bool = False
     # --- observability ---
     metrics_enabled: bool = True
     metrics_token: str | None = field(default=None, repr=False)
@@ -159,6 +172,13 @@ class Settings:
             send_timeout=r.number("SEND_TIMEOUT", 10.0, 0.5, 600.0),
             max_message_bytes=r.integer("MAX_MESSAGE_BYTES", 4 * 1024 * 1024, 1024, 64 * 1024**2),
             max_tts_chars=r.integer("MAX_TTS_CHARS", 1000, 10, 20000),
+            # issue 11, security
+            audio_burst_seconds=r.number("AUDIO_BURST_SECONDS", 5.0, 0.2, 120.0),
+            max_frame_bytes=r.integer("MAX_FRAME_BYTES", 256 * 1024, 1024, 64 * 1024**2),
+            setup_timeout=r.number("SETUP_TIMEOUT", 5.0, 0.5, 120.0),
+            max_pending_per_address=r.integer("MAX_PENDING_PER_ADDRESS", 4, 0, 10000),
+            handshake_timeout=r.number("HANDSHAKE_TIMEOUT", 5.0, 0.5, 120.0),
+            allow_insecure_nextjs=r.boolean("ALLOW_INSECURE_NEXTJS", False),
             metrics_enabled=r.boolean("METRICS_ENABLED", True),
             metrics_token=r.secret("METRICS_TOKEN"),
         )

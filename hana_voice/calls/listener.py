@@ -48,7 +48,7 @@ class Listener:
 
     async def run(self) -> None:
         try:
-            async for pcm, rate in self.call.audio_recv:
+            async for pcm, rate in self.call.audio:
                 await self._chunk(pcm, rate)
         finally:
             if self.recognizer is not None:

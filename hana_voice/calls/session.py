@@ -29,6 +29,7 @@ from hana_voice.errors import AuthError, HanaError, ProtocolError
 from hana_voice.events import AudioIn, CallStarted, DtmfIn, HangUpIn, MarkEcho, TextIn
 from hana_voice.logs import log_event
 from hana_voice.protocols.base import Frame, InboundEvent
+from hana_voice.protocols.legacy import LegacyCodec
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,8 @@ async def _read_frames(
     call: Call, player: Player, first_frames: list[Frame], on_setup: SetupCheck | None
 ) -> None:
     """Read frames until the peer goes away, hangs up, idles out or breaks the protocol."""
-    idle = call.services.settings.idle_timeout
+    settings = call.services.settings
+    idle = settings.idle_timeout
     backlog = list(first_frames)
     while True:
         if backlog:
@@ -126,6 +128,15 @@ async def _read_frames(
             if idle_scope.cancelled_caught:
                 call.end(f"idle timeout: no audio or message for {idle:g} s")
                 return
+        if len(frame) > settings.max_frame_bytes and not isinstance(call.codec, LegacyCodec):
+            # Refused before decoding: a frame of minutes of audio must not cost the event
+            # loop its parsing (legacy whole recordings are bounded by max_message_bytes).
+            await call.error(
+                "frame_too_large",
+                f"frames are limited to {settings.max_frame_bytes} bytes; send audio in "
+                "frames of 20-100 ms",
+            )
+            continue
         try:
             events = call.codec.receive(frame)
             for event in events:
@@ -146,19 +157,17 @@ async def _dispatch(
 ) -> bool:
     """Route one inbound event; True when the call is over."""
     if isinstance(event, AudioIn):
-        try:
-            call.audio_send.send_nowait((event.pcm, event.sample_rate))
-        except trio.WouldBlock:
+        offered = call.audio.offer(event.pcm, event.sample_rate)
+        if offered.over_rate:
+            # Faster than real time beyond the burst allowance: dropped, never buffered.
+            call.bump("audio_over_rate_seconds", offered.over_rate)
+            call.log_limited(logging.WARNING, "call.audio_too_fast")
+        if offered.over_queue:
             # The listener fell behind: drop audio rather than grow memory, and say so.
             call.bump("audio_dropped_frames")
-            if call.stats["audio_dropped_frames"] in (1, 100, 1000):
-                log_event(
-                    log,
-                    logging.WARNING,
-                    "call.falling_behind",
-                    session_id=call.session_id,
-                    dropped=call.stats["audio_dropped_frames"],
-                )
+            call.log_limited(
+                logging.WARNING, "call.falling_behind", dropped=call.stats["audio_dropped_frames"]
+            )
         return False
     if isinstance(event, CallStarted):
         if on_setup is not None:

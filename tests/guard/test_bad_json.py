@@ -59,7 +59,7 @@ async def test_browser_call_survives_bad_json(settings: Settings) -> None:
                 for frame in BAD:
                     await client.send(frame)
                     error = await client.until("error")
-                    assert error["code"] in ("invalid_json", "unknown_type", "bad_message")
+                    assert error["code"] in ("invalid_json", "unknown_type", "frame_too_large")
                 await client.send_json({"type": "stop"})
                 code, _ = await client.closed()
                 assert code == 1000, path
