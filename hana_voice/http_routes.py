@@ -89,7 +89,12 @@ async def health() -> tuple[Response, int]:
         "version": __version__,
         "uptime_seconds": round(s.uptime, 3),
         "engines": s.engines.health(),
-        "sessions": {"active": s.registry.active, "max": s.registry.capacity},
+        "sessions": {
+            "active": s.registry.active,
+            "max": s.registry.capacity,
+            # Connections still to authenticate (not counted against the cap).
+            "pending": s.registry.pending,
+        },
         # Engine threads: busy now, the limit, and those still running after their call left.
         "engine_threads": {
             "busy": s.runner.limiter.borrowed_tokens,

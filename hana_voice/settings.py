@@ -99,8 +99,8 @@ class Settings:
     max_frame_bytes: int = 256 * 1024
     #: Seconds a connection may take to authenticate (Maqsam session.setup, Twilio start).
     setup_timeout: float = 5.0
-    #: Connections per client address that have not authenticated yet (0: no limit).
-    max_pending_per_address: int = 4
+    #: Credential-less connections per client address still to authenticate (0: no limit).
+    max_pending_per_address: int = 8
     #: Seconds a client may take to complete its HTTP/WebSocket handshake.
     handshake_timeout: float = 5.0
     #: NEXTJS_API_URL may use plain http to a public address (default: https or private only).
@@ -176,7 +176,7 @@ class Settings:
             audio_burst_seconds=r.number("AUDIO_BURST_SECONDS", 5.0, 0.2, 120.0),
             max_frame_bytes=r.integer("MAX_FRAME_BYTES", 256 * 1024, 1024, 64 * 1024**2),
             setup_timeout=r.number("SETUP_TIMEOUT", 5.0, 0.5, 120.0),
-            max_pending_per_address=r.integer("MAX_PENDING_PER_ADDRESS", 4, 0, 10000),
+            max_pending_per_address=r.integer("MAX_PENDING_PER_ADDRESS", 8, 0, 10000),
             handshake_timeout=r.number("HANDSHAKE_TIMEOUT", 5.0, 0.5, 120.0),
             allow_insecure_nextjs=r.boolean("ALLOW_INSECURE_NEXTJS", False),
             metrics_enabled=r.boolean("METRICS_ENABLED", True),

@@ -3,8 +3,10 @@
 Every connection is accepted first and refused afterwards, so browsers can read the close code
 and reason (a refused handshake shows them nothing). Order of checks: Origin allow-list
 (browser endpoints), rate limit (1008), credentials (1008, Maqsam apiKey 1002), session cap
-(1013). Then the call runs in its registry entry's cancel scope, which server shutdown
-cancels to close with 1001.
+(1013). Telephony connections authenticate inside the protocol: they wait *pending* (limited
+per address, SETUP_TIMEOUT to send session.setup/start, not counted against the cap) and
+take a session slot once authenticated. Then the call runs in its registry entry's cancel
+scope, which server shutdown cancels to close with 1001.
 """
 
 from __future__ import annotations
@@ -120,8 +122,18 @@ async def serve_endpoint(endpoint: Endpoint) -> None:
     await websocket.accept()
     code, reason = 1000, "call ended"
     try:
-        header_ok = _admission_checks(endpoint, services)
-        with services.registry.admit(endpoint.path, endpoint.kind) as handle:
+        header_ok, address = _admission_checks(endpoint, services)
+        # Telephony authenticates inside the protocol (session.setup, start): until then the
+        # connection is pending, held to SETUP_TIMEOUT and not counted against the cap.
+        pending = endpoint.kind in ("maqsam", "telephony")
+        credentialed = header_ok or endpoint.auth == "telephony"
+        with services.registry.admit(
+            endpoint.path,
+            endpoint.kind,
+            address=address,
+            pending=pending,
+            credentialed=credentialed,
+        ) as handle:
             with handle.cancel_scope:
                 code, reason = await _run(endpoint, services, transport, handle, header_ok)
             if handle.end_code is not None:
@@ -137,8 +149,9 @@ async def serve_endpoint(endpoint: Endpoint) -> None:
             await transport.close(code, reason)
 
 
-def _admission_checks(endpoint: Endpoint, services: Services) -> bool:
-    """Raise Refused or AuthError; return whether a Maqsam header credential matched."""
+def _admission_checks(endpoint: Endpoint, services: Services) -> tuple[bool, str]:
+    """Raise Refused or AuthError; return whether a Maqsam header credential matched, and the
+    client's address."""
     settings = services.settings
     headers = websocket.headers
     origin = headers.get("Origin")
@@ -170,8 +183,8 @@ def _admission_checks(endpoint: Endpoint, services: Services) -> bool:
         authed = auth.check_maqsam_header(
             settings.maqsam_token, headers.get("Auth"), headers.get("Authorization")
         )
-        return bool(authed)
-    return False
+        return bool(authed), address
+    return False, address
 
 
 async def _run(
@@ -191,7 +204,7 @@ async def _run(
         on_setup = _maqsam_setup(maqsam_header_ok)
     elif endpoint.kind == "telephony":
         codec, channel = TwilioCodec(), "telephony"
-        on_setup = _announce_ready
+        on_setup = _telephony_setup
     else:
         codec = BrowserCodec(max_text_chars=settings.max_tts_chars)
         if endpoint.legacy:
@@ -213,11 +226,19 @@ async def _run(
     )
     if isinstance(codec, BrowserCodec):
         await call.emit(Ready(call.session_id))
-    await run_call(call, DIALOGS[endpoint.mode], first_frames=first_frames, on_setup=on_setup)
+    await run_call(
+        call,
+        DIALOGS[endpoint.mode],
+        first_frames=first_frames,
+        on_setup=on_setup,
+        setup_timeout=settings.setup_timeout if not handle.admitted else None,
+    )
     return call.end_code, call.end_reason
 
 
-async def _announce_ready(call: Call, setup: CallStarted) -> None:
+async def _telephony_setup(call: Call, setup: CallStarted) -> None:
+    # The credential was checked at the handshake; the session counts from its start.
+    call.services.registry.promote(call.handle)
     await call.emit(Ready(call.session_id))
 
 
@@ -227,6 +248,8 @@ def _maqsam_setup(header_ok: bool) -> SetupCheck:
         assert isinstance(codec, MaqsamCodec)
         if not header_ok:
             auth.check_maqsam_api_key(call.services.settings.maqsam_token, codec.setup_api_key)
+        # Authenticated: from now on the session counts against the cap (Refused: 1013).
+        call.services.registry.promote(call.handle)
         # session.ready exactly once, after authentication and set-up (the codec enforces once).
         await call.emit(Ready(call.session_id))
 

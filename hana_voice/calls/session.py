@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
-from hana_voice.admission import CLOSE_INTERNAL
+from hana_voice.admission import CLOSE_INTERNAL, CLOSE_POLICY, Refused
 from hana_voice.calls.call import Call, PromptPlayed
 from hana_voice.calls.listener import Listener
 from hana_voice.calls.player import Player
@@ -45,8 +45,13 @@ async def run_call(
     *,
     first_frames: list[Frame] | None = None,
     on_setup: SetupCheck | None = None,
+    setup_timeout: float | None = None,
 ) -> None:
-    """Run the call until it ends; ``call.end_code``/``end_reason`` say how."""
+    """Run the call until it ends; ``call.end_code``/``end_reason`` say how.
+
+    ``setup_timeout``: the call ends (1008) unless its set-up (which authenticates it) has
+    arrived by then; frames before it do not extend the time.
+    """
     settings = call.services.settings
     player = Player(call)
     listener = Listener(call, player)
@@ -67,6 +72,8 @@ async def run_call(
                     nursery.start_soon(listener.run)
                     nursery.start_soon(player.run, nursery)
                     nursery.start_soon(_dialog_then_end, call, dialog)
+                    if setup_timeout is not None:
+                        nursery.start_soon(_setup_deadline, call, setup_timeout)
                     await _read_frames(call, player, first_frames or [], on_setup)
                     call.end("caller hung up")  # no-op when the reader already ended the call
         except BaseExceptionGroup as group:
@@ -112,6 +119,12 @@ async def _dialog_then_end(call: Call, dialog: Dialog) -> None:
     call.end(call.end_reason if call.end_reason != "call ended" else "dialog finished")
 
 
+async def _setup_deadline(call: Call, seconds: float) -> None:
+    await trio.sleep(seconds)
+    if not call.handle.admitted:
+        call.end(f"no authenticated set-up within {seconds:g} s", CLOSE_POLICY)
+
+
 async def _read_frames(
     call: Call, player: Player, first_frames: list[Frame], on_setup: SetupCheck | None
 ) -> None:
@@ -142,7 +155,8 @@ async def _read_frames(
             for event in events:
                 if await _dispatch(call, player, event, on_setup):
                     return
-        except AuthError as exc:
+        except (AuthError, Refused) as exc:
+            # Refused: authenticated, but every session slot is taken (1013).
             call.end(str(exc), exc.close_code)
             return
         except ProtocolError as exc:
