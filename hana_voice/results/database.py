@@ -29,10 +29,11 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from hana_voice.errors import StoreError
+from hana_voice.results.migrations import SCHEMA_VERSION, SQLITE_MIGRATIONS, too_new
 from hana_voice.results.tables import (
     DELIVERY_STATES,
     IN_PROGRESS,
-    SCHEMA,
+    MAX_ERROR_CHARS,
     AnswerRecord,
     CallFinish,
     CallStart,
@@ -57,6 +58,7 @@ class Claim:
     attempts: int
     first_attempt_at: float
     call: dict[str, Any]
+    kind: str = "results"
 
 
 def _primary_code(exc: sqlite3.Error) -> int | None:
@@ -108,13 +110,50 @@ class ResultDatabase:
             # only a process crash (which NORMAL already survives). Cost: docs/benchmarks.
             conn.execute(f"PRAGMA synchronous = {synchronous}")
             conn.execute("PRAGMA foreign_keys = ON")
-            conn.executescript(SCHEMA)
+            self._migrate(conn)
         except sqlite3.Error as exc:
             conn.close()
             raise StoreError(f"cannot prepare the results database: {_describe(exc)}") from None
+        except StoreError:
+            conn.close()
+            raise
         if mode != "wal":
             conn.close()
             raise StoreError(f"the results database cannot use WAL mode (got {mode!r})")
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        """Bring the schema to SCHEMA_VERSION in one exclusive transaction.
+
+        ``BEGIN IMMEDIATE`` takes SQLite's write lock before the version is read, so two
+        processes opening one file together apply each migration once.
+        """
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            found = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            if found > SCHEMA_VERSION:
+                raise StoreError(too_new(found, str(self.path)))
+            for version in range(found + 1, SCHEMA_VERSION + 1):
+                for statement in SQLITE_MIGRATIONS[version - 1]:
+                    conn.execute(statement)
+            if found != SCHEMA_VERSION:
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            self._rollback_on(conn)
+            raise
+
+    @staticmethod
+    def _rollback_on(conn: sqlite3.Connection) -> None:
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+
+    def schema_version(self) -> int:
+        return self._run(
+            "read the schema version",
+            lambda conn: int(conn.execute("PRAGMA user_version").fetchone()[0]),
+            write=False,
+        )
 
     def close(self) -> None:
         with self._lock:
@@ -146,10 +185,8 @@ class ResultDatabase:
         raise AssertionError("unreachable: the loop returns or raises")
 
     def _rollback(self) -> None:
-        if self._conn.in_transaction:
-            # SQLite may have rolled back already (it does so itself on SQLITE_FULL).
-            with contextlib.suppress(sqlite3.Error):
-                self._conn.execute("ROLLBACK")
+        # SQLite may have rolled back already (it does so itself on SQLITE_FULL).
+        self._rollback_on(self._conn)
 
     # --- calls and answers --------------------------------------------------------------
 
@@ -176,17 +213,30 @@ class ResultDatabase:
         question_count: int,
         metadata: Mapping[str, Any],
         now: float,
+        handover: bool = True,
     ) -> None:
-        self.apply([CallStart(session_id, template_id, question_count, metadata)], now)
+        self.apply([CallStart(session_id, template_id, question_count, metadata, handover)], now)
 
     def record_answer(self, answer: AnswerRecord, now: float) -> None:
         self.apply([answer], now)
 
     def finish_call(
-        self, session_id: str, status: str, call_duration_seconds: float | None, now: float
+        self,
+        session_id: str,
+        status: str,
+        call_duration_seconds: float | None,
+        now: float,
+        *,
+        outcome: str | None = None,
+        outcome_detail: Mapping[str, Any] | None = None,
+        deliveries: Sequence[str] = ("results",),
     ) -> bool:
-        """Set the final status and queue the hand-over; False if it had already finished."""
-        return bool(self.apply([CallFinish(session_id, status, call_duration_seconds)], now))
+        """Set the final status and queue the deliveries; False if nothing was queued (the
+        call had already finished, is not handed over, or ``deliveries`` is empty)."""
+        finish = CallFinish(
+            session_id, status, call_duration_seconds, outcome, outcome_detail, tuple(deliveries)
+        )
+        return bool(self.apply([finish], now))
 
     def recover_interrupted(self, now: float) -> list[str]:
         """Mark calls left in progress by a dead process incomplete and queue them."""
@@ -219,11 +269,11 @@ class ResultDatabase:
             row = conn.execute(
                 "UPDATE outbox SET state = 'delivering', claimed_by = ?, claim_expires_at = ?,"
                 " attempts = attempts + 1, first_attempt_at = COALESCE(first_attempt_at, ?)"
-                " WHERE session_id = (SELECT session_id FROM outbox"
+                " WHERE rowid = (SELECT rowid FROM outbox"
                 "   WHERE (state = 'pending' AND next_attempt_at <= ?)"
                 "      OR (state = 'delivering' AND claim_expires_at <= ?)"
                 "   ORDER BY next_attempt_at LIMIT 1)"
-                " RETURNING session_id, idempotency_key, attempts, first_attempt_at",
+                " RETURNING session_id, idempotency_key, attempts, first_attempt_at, kind",
                 (worker_id, now + lease_seconds, now, due, now),
             ).fetchone()
             if row is None:
@@ -231,7 +281,7 @@ class ResultDatabase:
             call = read_call(conn, row[0])
             if call is None:
                 raise AssertionError("an outbox row always has its call (foreign key)")
-            return Claim(row[0], row[1], row[2], row[3], call)
+            return Claim(row[0], row[1], row[2], row[3], call, row[4])
 
         return self._run("claim a delivery", body, write=True)
 
@@ -242,11 +292,16 @@ class ResultDatabase:
         state: Literal["delivered", "failed", "pending"],
         now: float,
         *,
-        status_code: int | None,
-        error: str | None,
+        status_code: int | None = None,
+        error: str | None = None,
         next_attempt_at: float | None = None,
     ) -> bool:
-        """Record a delivery attempt's outcome; False if the claim was lost meanwhile."""
+        """Record a delivery attempt's outcome; False if the claim was lost meanwhile.
+
+        ``state="failed"`` with ``status_code=None`` fails a claimed row at once, without an
+        HTTP attempt (a pre-check); ``error`` is kept up to MAX_ERROR_CHARS characters.
+        """
+        kept_error = None if error is None else error[:MAX_ERROR_CHARS]
 
         def body(conn: sqlite3.Connection) -> bool:
             cursor = conn.execute(
@@ -254,15 +309,16 @@ class ResultDatabase:
                 " next_attempt_at = COALESCE(?, next_attempt_at),"
                 " settled_at = CASE WHEN ? = 'pending' THEN NULL ELSE ? END,"
                 " claimed_by = NULL, claim_expires_at = NULL"
-                " WHERE session_id = ? AND state = 'delivering' AND claimed_by = ?",
+                " WHERE session_id = ? AND kind = ? AND state = 'delivering' AND claimed_by = ?",
                 (
                     state,
                     status_code,
-                    error,
+                    kept_error,
                     next_attempt_at,
                     state,
                     now,
                     claim.session_id,
+                    claim.kind,
                     worker_id,
                 ),
             )

@@ -1,10 +1,11 @@
 """The outbox worker: hands finished calls over to the Hana front end, durably.
 
-Each finished call has one row in the ``outbox`` table, written in the same transaction as
-its final status (database.py). :class:`OutboxWorker` runs in the app's nursery, wakes when a
-call finishes (a ``trio.Event`` from the store) or on a timer, claims due rows one at a time
-and POSTs each to ``{NEXTJS_API_URL}/api/responses/submit`` (handover.py builds the body and
-the JWT). Outcomes:
+Each finished call has one row per delivery kind in the ``outbox`` table, written in the
+same transaction as its final status (database.py). :class:`OutboxWorker` runs in the app's
+nursery, wakes when a call finishes (a ``trio.Event`` from the store) or on a timer, claims
+due rows one at a time and POSTs each as its kind says (deliveries.py: ``results`` to
+``{NEXTJS_API_URL}/api/responses/submit`` with the JWT, ``call_status`` to the billing
+route). Outcomes:
 
 * 2xx: ``delivered``, recorded in one transaction with the claim check.
 * 4xx other than 408 and 429: ``failed`` at once with the status (the front end rejected
@@ -42,12 +43,7 @@ import trio
 
 from hana_voice.errors import StoreError
 from hana_voice.results.database import Claim
-from hana_voice.results.handover import (
-    build_payload,
-    make_token,
-    request_headers,
-    submit_url,
-)
+from hana_voice.results.deliveries import DELIVERIES
 from hana_voice.results.store import ResultStore
 from hana_voice.results.tables import DELIVERY_STATES
 from hana_voice.settings import Settings
@@ -207,26 +203,29 @@ class OutboxWorker:
         return await self.store.claim_delivery(self.worker_id, now, self.policy.lease, due_by)
 
     async def _post(self, claim: Claim) -> tuple[Outcome, int | None, str | None, float | None]:
-        """POST one call; return (outcome, status, error, retry-after)."""
-        url = self.settings.nextjs_api_url
-        secret = self.settings.jwt_secret
-        if url is None or secret is None:
-            raise AssertionError("only called when configured")
-        token = make_token(secret, self.settings.jwt_expiry_minutes, self._clock())
+        """POST one row as its kind's delivery builds it; return (outcome, status, error,
+        retry-after)."""
+        delivery = DELIVERIES.get(claim.kind)
+        if delivery is None:
+            # A kind written by another version: keep the row, flag it, carry on.
+            return "rejected", None, f"unknown delivery kind {claim.kind!r}", None
+        url = delivery.url(self.settings)
+        if url is None:
+            return "retry", None, f"{claim.kind} delivery is not configured", None
         try:
-            body = build_payload(claim.call, claim.idempotency_key)
-        except (KeyError, TypeError, AttributeError) as exc:
+            body = delivery.body(claim.call, claim.idempotency_key)
+            headers = delivery.headers(self.settings, claim.idempotency_key, self._clock())
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
             # A row written by hand or by another version: keep it, flag it, carry on.
             return "rejected", None, f"unsendable row ({type(exc).__name__})", None
-        headers = request_headers(token, claim.idempotency_key)
         client = self._client
         try:
             with trio.fail_after(self.policy.request_timeout * 2):
                 if client is None:
                     async with self._new_client() as temporary:
-                        response = await temporary.post(submit_url(url), json=body, headers=headers)
+                        response = await temporary.post(url, json=body, headers=headers)
                 else:
-                    response = await client.post(submit_url(url), json=body, headers=headers)
+                    response = await client.post(url, json=body, headers=headers)
         except (httpx.HTTPError, trio.TooSlowError) as exc:
             return "retry", None, type(exc).__name__, None
         outcome = classify(response.status_code)

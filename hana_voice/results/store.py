@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -36,7 +36,8 @@ import trio
 
 from hana_voice.errors import StoreError
 from hana_voice.results.database import Claim, ResultDatabase
-from hana_voice.results.tables import FINAL_STATUSES, AnswerRecord, CallFinish, CallStart, Write
+from hana_voice.results.deliveries import DELIVERIES
+from hana_voice.results.tables import AnswerRecord, CallFinish, CallStart, Write, check_finish
 
 T = TypeVar("T")
 
@@ -152,11 +153,15 @@ class ResultStore:
         template_id: str,
         question_count: int,
         metadata: Mapping[str, Any],
+        handover: bool = True,
     ) -> bool:
-        """Record a new call (phone-number keys are stripped). False: kept in memory."""
-        return await self._kept_on_failure(
-            session_id, CallStart(session_id, template_id, question_count, dict(metadata))
-        )
+        """Record a new call (phone-number keys are stripped). False: kept in memory.
+
+        ``handover=False`` (an anonymous call): stored, shown by ``GET /calls/<id>``, never
+        queued for any delivery.
+        """
+        start = CallStart(session_id, template_id, question_count, dict(metadata), handover)
+        return await self._kept_on_failure(session_id, start)
 
     async def record_answer(
         self,
@@ -181,15 +186,35 @@ class ResultStore:
         return await self._kept_on_failure(session_id, answer)
 
     async def finish_call(
-        self, session_id: str, status: str, call_duration_seconds: float | None = None
+        self,
+        session_id: str,
+        status: str,
+        call_duration_seconds: float | None = None,
+        *,
+        outcome: str | None = None,
+        outcome_detail: Mapping[str, Any] | None = None,
+        deliveries: Sequence[str] = ("results",),
     ) -> None:
-        """Set the final status and queue the hand-over (once; a second finish is ignored).
+        """Set the final status and outcome, and queue one delivery per kind in
+        ``deliveries`` (none for a call started with ``handover=False``). Once: a second
+        finish is ignored.
 
-        Raises StoreError when the call's writes cannot be made durable now.
+        Raises StoreError when the call's writes cannot be made durable now; ValueError for
+        an unknown status, a malformed outcome or an unknown delivery kind.
         """
-        if status not in FINAL_STATUSES:
-            raise ValueError(f"unknown call status {status!r}; one of {FINAL_STATUSES}")
-        await self._apply(session_id, [CallFinish(session_id, status, call_duration_seconds)])
+        finish = CallFinish(
+            session_id,
+            status,
+            call_duration_seconds,
+            outcome,
+            None if outcome_detail is None else dict(outcome_detail),
+            tuple(deliveries),
+        )
+        check_finish(finish)
+        unknown = [kind for kind in finish.deliveries if kind not in DELIVERIES]
+        if unknown:
+            raise ValueError(f"unknown delivery kind(s) {unknown}; one of {sorted(DELIVERIES)}")
+        await self._apply(session_id, [finish])
 
     @property
     def unwritten(self) -> int:
@@ -232,10 +257,13 @@ class ResultStore:
         state: Literal["delivered", "failed", "pending"],
         now: float,
         *,
-        status_code: int | None,
-        error: str | None,
+        status_code: int | None = None,
+        error: str | None = None,
         next_attempt_at: float | None = None,
     ) -> bool:
+        """Record a claimed delivery's outcome (see ResultDatabase.settle); ``"failed"``
+        with no status fails it at once with ``error`` as the reason."""
+
         def settle() -> bool:
             return self.db.settle(
                 claim,

@@ -1,12 +1,14 @@
 """The tables of the results database and the row-level SQL on them. No connections.
 
-Schema (docs/results.md explains each column)::
+Schema (migrations.py creates it; docs/results.md explains each column)::
 
     calls    one row per call: template, question count, metadata (phone numbers
-             stripped), status (in_progress, then one of FINAL_STATUSES), times
+             stripped), status (in_progress, then one of FINAL_STATUSES), times, whether
+             it is handed over at all, its outcome (OUTCOMES) and the outcome's detail
     answers  one row per (call, question); a question answered again keeps the latest
-    outbox   one row per finished call: delivery state (DELIVERY_STATES), attempts,
-             next attempt, the claim's holder and lease, the last HTTP status or error
+    outbox   one row per (finished call, delivery kind): delivery state (DELIVERY_STATES),
+             attempts, next attempt, the claim's holder and lease, the last HTTP status or
+             error
 
 Every function here runs inside a transaction that database.py opened.
 """
@@ -14,6 +16,7 @@ Every function here runs inside a transaction that database.py opened.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,45 +27,27 @@ from hana_voice.results.handover import idempotency_key, strip_phone_numbers
 IN_PROGRESS = "in_progress"
 FINAL_STATUSES = ("completed", "escalated", "stopped", "consent_refused", "incomplete", "error")
 DELIVERY_STATES = ("pending", "pending_config", "delivering", "delivered", "failed")
+#: What ``delivery`` says for a call stored but never handed over (an anonymous call).
+NOT_HANDED_OVER = "not_handed_over"
+#: Call outcomes as the dialog names them (issue 14). The store accepts any short
+#: snake_case name, so a new outcome needs no schema change; these are the known ones.
+OUTCOMES = (
+    "completed",
+    "partial",
+    "consent_refused",
+    "stopped",
+    "do_not_call",
+    "callback_requested",
+    "wrong_person",
+    "escalated",
+    "transfer_failed",
+    "no_response",
+    "failed",
+)
+#: Longest ``last_error`` kept (the front end's error text, a reason for failing at once).
+MAX_ERROR_CHARS = 500
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS calls (
-    session_id TEXT PRIMARY KEY,
-    template_id TEXT NOT NULL,
-    question_count INTEGER NOT NULL,
-    metadata TEXT NOT NULL,
-    status TEXT NOT NULL,
-    started_at REAL NOT NULL,
-    finished_at REAL,
-    call_duration_seconds REAL
-);
-CREATE TABLE IF NOT EXISTS answers (
-    session_id TEXT NOT NULL REFERENCES calls(session_id),
-    question_id TEXT NOT NULL,
-    question_order INTEGER NOT NULL,
-    response TEXT NOT NULL,
-    confidence REAL,
-    response_time_seconds REAL,
-    status TEXT NOT NULL,
-    recorded_at REAL NOT NULL,
-    PRIMARY KEY (session_id, question_id)
-);
-CREATE TABLE IF NOT EXISTS outbox (
-    session_id TEXT PRIMARY KEY REFERENCES calls(session_id),
-    idempotency_key TEXT NOT NULL UNIQUE,
-    state TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    created_at REAL NOT NULL,
-    next_attempt_at REAL NOT NULL,
-    first_attempt_at REAL,
-    claimed_by TEXT,
-    claim_expires_at REAL,
-    last_status INTEGER,
-    last_error TEXT,
-    settled_at REAL
-);
-CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_attempt_at);
-"""
+_OUTCOME_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -71,6 +56,7 @@ class CallStart:
     template_id: str
     question_count: int
     metadata: Mapping[str, Any]
+    handover: bool = True
 
 
 @dataclass(frozen=True)
@@ -89,9 +75,33 @@ class CallFinish:
     session_id: str
     status: str
     call_duration_seconds: float | None
+    outcome: str | None = None
+    outcome_detail: Mapping[str, Any] | None = None
+    deliveries: tuple[str, ...] = ("results",)
 
 
 Write = CallStart | AnswerRecord | CallFinish
+
+
+def outbox_key(session_id: str, kind: str) -> str:
+    """The idempotency key of one delivery; the results hand-over keeps 1.0's key."""
+    key = idempotency_key(session_id)
+    return key if kind == "results" else f"{key}:{kind}"
+
+
+def check_finish(finish: CallFinish) -> None:
+    """Raise ValueError for a finish that can never be written (misuse, not a fault)."""
+    if finish.status not in FINAL_STATUSES:
+        raise ValueError(f"unknown call status {finish.status!r}; one of {FINAL_STATUSES}")
+    if finish.outcome is not None and not _OUTCOME_NAME.fullmatch(finish.outcome):
+        raise ValueError(f"bad call outcome {finish.outcome!r}: a snake_case name, e.g. {OUTCOMES}")
+    if finish.outcome_detail is not None:
+        if not isinstance(finish.outcome_detail, Mapping):
+            raise ValueError("outcome_detail must be a mapping")
+        try:
+            json.dumps(finish.outcome_detail)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"outcome_detail is not JSON: {exc}") from None
 
 
 def insert_call(conn: sqlite3.Connection, start: CallStart, now: float) -> None:
@@ -100,7 +110,7 @@ def insert_call(conn: sqlite3.Connection, start: CallStart, now: float) -> None:
         raise ValueError(f"call {start.session_id} was already started")
     conn.execute(
         "INSERT INTO calls (session_id, template_id, question_count, metadata, status,"
-        " started_at) VALUES (?, ?, ?, ?, ?, ?)",
+        " started_at, handover) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (
             start.session_id,
             start.template_id,
@@ -108,19 +118,22 @@ def insert_call(conn: sqlite3.Connection, start: CallStart, now: float) -> None:
             json.dumps(strip_phone_numbers(start.metadata), ensure_ascii=False),
             IN_PROGRESS,
             now,
+            int(start.handover),
         ),
     )
 
 
-def _call_status(conn: sqlite3.Connection, session_id: str) -> str:
-    row = conn.execute("SELECT status FROM calls WHERE session_id = ?", (session_id,)).fetchone()
+def _call_row(conn: sqlite3.Connection, session_id: str) -> sqlite3.Row:
+    row = conn.execute(
+        "SELECT status, handover FROM calls WHERE session_id = ?", (session_id,)
+    ).fetchone()
     if row is None:
         raise ValueError(f"call {session_id} was never started")
-    return str(row[0])
+    return row  # type: ignore[no-any-return]  # row_factory is sqlite3.Row
 
 
 def upsert_answer(conn: sqlite3.Connection, answer: AnswerRecord, now: float) -> None:
-    _call_status(conn, answer.session_id)
+    _call_row(conn, answer.session_id)
     # A question asked again (a repeat, a correction) keeps only its latest answer.
     conn.execute(
         "INSERT INTO answers (session_id, question_id, question_order, response, confidence,"
@@ -144,22 +157,66 @@ def upsert_answer(conn: sqlite3.Connection, answer: AnswerRecord, now: float) ->
 
 
 def finish(conn: sqlite3.Connection, finish: CallFinish, now: float) -> bool:
-    if finish.status not in FINAL_STATUSES:
-        raise ValueError(f"unknown call status {finish.status!r}; one of {FINAL_STATUSES}")
-    if _call_status(conn, finish.session_id) != IN_PROGRESS:
+    """Set the final status; queue one outbox row per delivery kind unless not handed over."""
+    check_finish(finish)
+    row = _call_row(conn, finish.session_id)
+    if row["status"] != IN_PROGRESS:
         return False
-    duration = finish.call_duration_seconds
+    detail = finish.outcome_detail
     conn.execute(
         "UPDATE calls SET status = ?, finished_at = ?,"
-        " call_duration_seconds = COALESCE(?, MAX(0, ? - started_at)) WHERE session_id = ?",
-        (finish.status, now, duration, now, finish.session_id),
+        " call_duration_seconds = COALESCE(?, MAX(0, ? - started_at)),"
+        " outcome = ?, outcome_detail = ? WHERE session_id = ?",
+        (
+            finish.status,
+            now,
+            finish.call_duration_seconds,
+            now,
+            finish.outcome,
+            None if detail is None else json.dumps(dict(detail), ensure_ascii=False),
+            finish.session_id,
+        ),
     )
-    conn.execute(
-        "INSERT INTO outbox (session_id, idempotency_key, state, created_at, next_attempt_at)"
-        " VALUES (?, ?, 'pending', ?, ?) ON CONFLICT (session_id) DO NOTHING",
-        (finish.session_id, idempotency_key(finish.session_id), now, now),
-    )
-    return True
+    if not row["handover"]:
+        return False
+    for kind in dict.fromkeys(finish.deliveries):
+        conn.execute(
+            "INSERT INTO outbox (session_id, kind, idempotency_key, state, created_at,"
+            " next_attempt_at) VALUES (?, ?, ?, 'pending', ?, ?)"
+            " ON CONFLICT (session_id, kind) DO NOTHING",
+            (finish.session_id, kind, outbox_key(finish.session_id, kind), now, now),
+        )
+    return bool(finish.deliveries)
+
+
+_DELIVERY_COLUMNS = "kind, state, attempts, last_status, last_error, next_attempt_at, settled_at"
+
+
+def shape_call(
+    call: Mapping[str, Any], answers: list[dict[str, Any]], outbox: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The call dict of ``get_call`` (and of the outbox's payload builders), any backend.
+
+    ``delivery`` is the results hand-over's row (None until the call ends), or
+    ``{"state": "not_handed_over"}``; ``deliveries`` has every kind's row by kind.
+    """
+    result = dict(call)
+    result["handover"] = bool(call["handover"])
+    result["metadata"] = _json(call["metadata"])
+    detail = call.get("outcome_detail")
+    result["outcome_detail"] = _json(detail) if detail is not None else None
+    result["answers"] = answers
+    by_kind = {row["kind"]: {k: v for k, v in row.items() if k != "kind"} for row in outbox}
+    if not result["handover"]:
+        result["delivery"] = {"state": NOT_HANDED_OVER}
+    else:
+        result["delivery"] = by_kind.get("results")
+    result["deliveries"] = by_kind
+    return result
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str | bytes) else value
 
 
 def read_call(conn: sqlite3.Connection, session_id: str) -> dict[str, Any] | None:
@@ -173,12 +230,7 @@ def read_call(conn: sqlite3.Connection, session_id: str) -> dict[str, Any] | Non
         (session_id,),
     ).fetchall()
     outbox = conn.execute(
-        "SELECT state, attempts, last_status, last_error, next_attempt_at, settled_at"
-        " FROM outbox WHERE session_id = ?",
+        f"SELECT {_DELIVERY_COLUMNS} FROM outbox WHERE session_id = ? ORDER BY kind",
         (session_id,),
-    ).fetchone()
-    result = dict(call)
-    result["metadata"] = json.loads(call["metadata"])
-    result["answers"] = [dict(row) for row in answers]
-    result["delivery"] = dict(outbox) if outbox is not None else None
-    return result
+    ).fetchall()
+    return shape_call(dict(call), [dict(row) for row in answers], [dict(row) for row in outbox])
