@@ -13,6 +13,7 @@ from quart import Blueprint, Response, current_app, jsonify, request
 from hana_voice import SERVICE_NAME, __version__
 from hana_voice.auth import MAX_TOKEN_SECONDS, bearer, mint_token, same
 from hana_voice.calls.endpoints import ENDPOINTS as WS_ENDPOINTS
+from hana_voice.guard.principal import claims_from
 from hana_voice.services import Services, services_of
 
 HTTP_ENDPOINTS: tuple[tuple[str, str], ...] = (
@@ -146,5 +147,7 @@ async def auth_token() -> Response:
         return error_response(400, "bad_request", "ttl must be a whole number of seconds")
     if not 1 <= ttl <= MAX_TOKEN_SECONDS:
         return error_response(400, "bad_request", f"ttl must be 1..{MAX_TOKEN_SECONDS} seconds")
-    token = mint_token(secret, ttl, request.args.get("sub", "browser"))
-    return jsonify({"token": token, "expires_in": ttl, "token_type": "Bearer"})
+    # Bound to a patient (and hospital, campaign), the token's call may hand results over.
+    bound = claims_from(request.args)
+    token = mint_token(secret, ttl, request.args.get("sub", "browser"), bound)
+    return jsonify({"token": token, "expires_in": ttl, "token_type": "Bearer", "bound": bound})

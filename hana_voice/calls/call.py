@@ -20,6 +20,7 @@ from hana_voice.calls.transport import Transport
 from hana_voice.events import CallStarted, ErrorOut, Transcript, Utterance
 from hana_voice.guard.audio import AudioIntake
 from hana_voice.guard.log_limit import LogLimit
+from hana_voice.guard.principal import ANONYMOUS, Principal
 from hana_voice.logs import log_event
 from hana_voice.protocols.base import Codec, OutboundEvent
 from hana_voice.services import Services
@@ -70,6 +71,8 @@ class Call:
     speech_ended_at: float | None = None
     phrases: list[str] | None = None
     phrases_changed: bool = False
+    #: Whom the call speaks for: decides whether its results are handed over.
+    principal: Principal = ANONYMOUS
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def __post_init__(self) -> None:

@@ -29,6 +29,7 @@ from hana_voice.calls.session import Dialog, SetupCheck, run_call
 from hana_voice.calls.transport import QuartTransport
 from hana_voice.errors import AuthError
 from hana_voice.events import CallStarted, Ready
+from hana_voice.guard.principal import ANONYMOUS, Principal, claims_from
 from hana_voice.logs import log_event
 from hana_voice.protocols.base import Codec, Frame
 from hana_voice.protocols.browser import BrowserCodec
@@ -122,7 +123,7 @@ async def serve_endpoint(endpoint: Endpoint) -> None:
     await websocket.accept()
     code, reason = 1000, "call ended"
     try:
-        header_ok, address = _admission_checks(endpoint, services)
+        header_ok, address, principal = _admission_checks(endpoint, services)
         # Telephony authenticates inside the protocol (session.setup, start): until then the
         # connection is pending, held to SETUP_TIMEOUT and not counted against the cap.
         pending = endpoint.kind in ("maqsam", "telephony")
@@ -135,7 +136,9 @@ async def serve_endpoint(endpoint: Endpoint) -> None:
             credentialed=credentialed,
         ) as handle:
             with handle.cancel_scope:
-                code, reason = await _run(endpoint, services, transport, handle, header_ok)
+                code, reason = await _run(
+                    endpoint, services, transport, handle, header_ok, principal
+                )
             if handle.end_code is not None:
                 code, reason = handle.end_code, handle.end_reason or "server restarting"
     except Refused as refused:
@@ -149,9 +152,9 @@ async def serve_endpoint(endpoint: Endpoint) -> None:
             await transport.close(code, reason)
 
 
-def _admission_checks(endpoint: Endpoint, services: Services) -> tuple[bool, str]:
-    """Raise Refused or AuthError; return whether a Maqsam header credential matched, and the
-    client's address."""
+def _admission_checks(endpoint: Endpoint, services: Services) -> tuple[bool, str, Principal]:
+    """Raise Refused or AuthError; return whether a Maqsam header credential matched, the
+    client's address, and whom the call speaks for."""
     settings = services.settings
     headers = websocket.headers
     origin = headers.get("Origin")
@@ -172,19 +175,21 @@ def _admission_checks(endpoint: Endpoint, services: Services) -> tuple[bool, str
     if mode == "open" and settings.require_auth:
         mode = "service"
     if mode == "service":
-        auth.check_service_auth(
+        method, claims = auth.service_credential(
             settings.voice_service_secret, headers.get("Authorization"), websocket.args.get("token")
         )
-    elif mode == "telephony":
+        return False, address, Principal(method, claims_from(claims))
+    if mode == "telephony":
         auth.check_telephony_token(
             settings.telephony_token, headers.get("Authorization"), websocket.args.get("token")
         )
-    elif mode == "maqsam":
+        return False, address, Principal("telephony")
+    if mode == "maqsam":
         authed = auth.check_maqsam_header(
             settings.maqsam_token, headers.get("Auth"), headers.get("Authorization")
         )
-        return bool(authed), address
-    return False, address
+        return bool(authed), address, Principal("maqsam")
+    return False, address, ANONYMOUS
 
 
 async def _run(
@@ -193,6 +198,7 @@ async def _run(
     transport: QuartTransport,
     handle: SessionHandle,
     maqsam_header_ok: bool,
+    principal: Principal,
 ) -> tuple[int, str]:
     settings = services.settings
     first_frames: list[Frame] = []
@@ -207,6 +213,7 @@ async def _run(
         on_setup = _telephony_setup
     else:
         codec = BrowserCodec(max_text_chars=settings.max_tts_chars)
+        on_setup = _check_claims
         if endpoint.legacy:
             with trio.move_on_after(settings.idle_timeout):
                 first_frames.append(await transport.receive())
@@ -223,6 +230,7 @@ async def _run(
         mode=endpoint.mode,
         kind=endpoint.kind,
         out_rate=TELEPHONY_RATE if channel == "telephony" else settings.sample_rate,
+        principal=principal,
     )
     if isinstance(codec, BrowserCodec):
         await call.emit(Ready(call.session_id))
@@ -234,6 +242,11 @@ async def _run(
         setup_timeout=settings.setup_timeout if not handle.admitted else None,
     )
     return call.end_code, call.end_reason
+
+
+async def _check_claims(call: Call, setup: CallStarted) -> None:
+    """A token bound to a patient answers only for that patient (AuthError: close 1008)."""
+    call.principal.check_context(setup.context)
 
 
 async def _telephony_setup(call: Call, setup: CallStarted) -> None:
