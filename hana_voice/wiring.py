@@ -16,6 +16,7 @@ from quart_trio import QuartTrio
 
 from hana_voice.engines.base import TextToSpeech
 from hana_voice.engines.prompt_cache import PromptCache, prompt_cache_dir
+from hana_voice.guard.files import private_database, private_dir
 from hana_voice.logs import log_event
 from hana_voice.questionnaire import Questionnaire, load_questionnaires
 from hana_voice.results.outbox import OutboxWorker
@@ -48,8 +49,11 @@ def install(app: QuartTrio, services: Services) -> None:
 
     @app.while_serving
     async def results_lifespan() -> AsyncGenerator[None, None]:
-        await trio.Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+        # Private to the service's user: 0700 directory, 0600 database (hana_voice.guard).
+        await trio.to_thread.run_sync(private_dir, settings.data_dir)
+        await trio.to_thread.run_sync(private_database, settings.database_path)
         async with ResultStore.open(settings.database_path) as store:
+            await trio.to_thread.run_sync(private_database, settings.database_path)
             services.extras["store"] = store
             worker = OutboxWorker(store, settings)
             services.extras["outbox_backlog"] = worker.backlog
