@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,23 @@ async def test_live_telephony_call_survives_a_huge_number(
                 with trio.move_on_after(1.0):
                     await peer.closed.wait()
                 assert not peer.closed.is_set(), (peer.close_code, peer.close_reason)
+
+
+async def test_close_reasons_and_logs_never_echo_client_values(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="hana_voice")
+    phone = "+966501234567"
+    starts = [
+        {"type": "start", "sample_rate": 966501234567},
+        {"type": "start", "encoding": phone},
+        {"type": "start", "output_encoding": phone},
+    ]
+    async with run_server(settings) as server:
+        for start in starts:
+            async with connect(server.ws_url + "/ws") as client:
+                await client.send_json(start)
+                code, reason = await client.closed()
+            assert code == 1008
+            assert reason is not None and "966501234567" not in reason
+    assert "966501234567" not in caplog.text
