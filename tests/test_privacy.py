@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import trio
 
+from hana_voice.events import CallStarted
 from hana_voice.privacy import looks_like_phone_number, strip_contact_data
 from hana_voice.protocols.browser import BrowserCodec
 from hana_voice.protocols.call_context import clean_context
@@ -73,7 +74,8 @@ def test_browser_start_context_is_filtered() -> None:
     (started,) = codec.receive(
         '{"type": "start", "context": {"patient_id": "P-1", "emergency_contact": "0501234567"}}'
     )
-    assert "emergency_contact" not in started.context  # type: ignore[attr-defined]
+    assert isinstance(started, CallStarted)
+    assert "emergency_contact" not in started.context
 
 
 async def test_maqsam_custom_phone_under_a_harmless_key_is_never_stored(

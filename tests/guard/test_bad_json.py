@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -96,7 +97,7 @@ async def test_close_reasons_and_logs_never_echo_client_values(
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="hana_voice")
     phone = "+966501234567"
-    starts = [
+    starts: list[dict[str, Any]] = [
         {"type": "start", "sample_rate": 966501234567},
         {"type": "start", "encoding": phone},
         {"type": "start", "output_encoding": phone},
