@@ -11,7 +11,8 @@ pairs chosen by whoever set the call up. Two things are read from them:
 Phone numbers are patient data the service has no use for, so they never enter a context:
 a key that names a number or a party of the call (:func:`is_contact_key`) is dropped, and so is
 a value written like a phone number under any key (see :mod:`hana_voice.privacy`). Keys that
-name credentials are dropped too, so a token passed as a parameter cannot reach a log line or the results store.
+name credentials are dropped too, so a token passed as a parameter cannot reach a log line or
+the results store.
 Plain numeric ids (``"1234567"``) are kept: they look like numbers but are what the hospital
 uses to find the patient.
 """
