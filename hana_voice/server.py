@@ -17,6 +17,7 @@ from hypercorn.config import Config
 from hypercorn.trio import serve as hypercorn_serve
 from quart_trio import QuartTrio
 
+from hana_voice.guard import wire
 from hana_voice.logs import log_event
 from hana_voice.services import services_of
 from hana_voice.settings import Settings
@@ -78,6 +79,7 @@ async def serve(
 ) -> None:
     """Serve ``app`` until ``trigger`` returns, then drain live sessions and stop."""
     guard_hypercorn_overflow()
+    wire.install()  # malformed frames get a close frame (hana_voice.guard.wire)
     services = services_of(app)
 
     async def shutdown_trigger() -> None:
