@@ -17,7 +17,7 @@ from hypercorn.config import Config
 from hypercorn.trio import serve as hypercorn_serve
 from quart_trio import QuartTrio
 
-from hana_voice.guard import wire
+from hana_voice.guard import handshake, wire
 from hana_voice.logs import log_event
 from hana_voice.services import services_of
 from hana_voice.settings import Settings
@@ -35,6 +35,12 @@ def hypercorn_config(settings: Settings, bind: str | None = None) -> Config:
     # Through the root logger, so Hypercorn's own lines come out as JSON too.
     config.errorlog = logging.getLogger("hypercorn.error")
     config.keep_alive_timeout = 75
+    # Half-open handshakes: bounded in time, counted per address (hana_voice.guard.handshake).
+    config.ssl_handshake_timeout = settings.handshake_timeout
+    config.hana_handshakes = handshake.HandshakeGuard(  # type: ignore[attr-defined]  # ours
+        settings.handshake_timeout,
+        0 if settings.trust_forwarded_for else settings.max_handshakes_per_address,
+    )
     return config
 
 
@@ -80,6 +86,7 @@ async def serve(
     """Serve ``app`` until ``trigger`` returns, then drain live sessions and stop."""
     guard_hypercorn_overflow()
     wire.install()  # malformed frames get a close frame (hana_voice.guard.wire)
+    handshake.install()
     services = services_of(app)
 
     async def shutdown_trigger() -> None:

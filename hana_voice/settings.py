@@ -107,6 +107,8 @@ class Settings:
     max_pending_per_address: int = 8
     #: Seconds a client may take to complete its HTTP/WebSocket handshake.
     handshake_timeout: float = 5.0
+    #: Connections per address still in their handshake (0: no limit; off behind a proxy).
+    max_handshakes_per_address: int = 16
     #: NEXTJS_API_URL may use plain http to a public address (default: https or private only).
     allow_insecure_nextjs: bool = False
     # --- observability ---
@@ -183,6 +185,7 @@ class Settings:
             setup_timeout=r.number("SETUP_TIMEOUT", 5.0, 0.5, 120.0),
             max_pending_per_address=r.integer("MAX_PENDING_PER_ADDRESS", 8, 0, 10000),
             handshake_timeout=r.number("HANDSHAKE_TIMEOUT", 5.0, 0.5, 120.0),
+            max_handshakes_per_address=r.integer("MAX_HANDSHAKES_PER_ADDRESS", 16, 0, 100_000),
             allow_insecure_nextjs=allow_insecure,
             metrics_enabled=r.boolean("METRICS_ENABLED", True),
             metrics_token=r.secret("METRICS_TOKEN", min_len=MIN_TOKEN_LENGTH),
