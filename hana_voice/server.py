@@ -17,7 +17,8 @@ from hypercorn.config import Config
 from hypercorn.trio import serve as hypercorn_serve
 from quart_trio import QuartTrio
 
-from hana_voice.guard import handshake, wire
+from hana_voice.calls.endpoints import ENDPOINTS
+from hana_voice.guard import handshake, refusal, wire
 from hana_voice.logs import log_event
 from hana_voice.services import services_of
 from hana_voice.settings import Settings
@@ -88,6 +89,10 @@ async def serve(
     wire.install()  # malformed frames get a close frame (hana_voice.guard.wire)
     handshake.install()
     services = services_of(app)
+    # Over the cap, browser WebSockets are refused before Quart sees them (guard.refusal).
+    capped = frozenset(e.path for e in ENDPOINTS if e.kind == "browser")
+    wrapped = refusal.wrap(app.asgi_app, services, capped)  # type: ignore[arg-type]  # ASGI
+    app.asgi_app = wrapped  # type: ignore[method-assign,assignment]  # an ASGI callable
 
     async def shutdown_trigger() -> None:
         await trigger()
