@@ -9,7 +9,8 @@ reply audio arrives (paced in real time: a gap is a stall the caller hears). The
 from this process, one at a time, each for ``--seconds``:
 
 - idle: nothing (the baseline);
-- burst: 100 WebSocket connections at once against the cap of 10 (the victim holds one slot);
+- burst: bursts of 100 WebSocket connections at once against the cap of 10, back to back
+  (the victim holds one slot);
 - huge-frames: one client sending 20 frames of 4 MiB (8 kHz mu-law, nine minutes each);
 - no-credentials: 10 Maqsam sockets without credentials sending junk before session.setup;
 - slow-handshakes: 50 connections trickling their HTTP request a byte every 200 ms;
@@ -160,20 +161,25 @@ async def probe(url: str, seconds: float) -> dict[str, float]:
 
 
 async def burst(url: str, seconds: float) -> None:
+    """Bursts of 100 connections at once, one after another for the whole window: every
+    /health sample then falls inside a burst (the victim holds one of the 10 slots)."""
     ws_url = url.replace("http://", "ws://") + "/ws"
 
     async def one() -> None:
         try:
             async with open_websocket_url(ws_url) as ws:
                 await ws.get_message()
-                await trio.sleep(seconds)
+                await trio.sleep(0.5)  # an admitted one holds its slot a moment
         except (ConnectionClosed, OSError):
             pass
 
-    with trio.move_on_after(seconds + 5):
-        async with trio.open_nursery() as nursery:
-            for _ in range(100):
-                nursery.start_soon(one)
+    with trio.move_on_after(seconds):
+        while True:
+            with trio.move_on_after(5):
+                async with trio.open_nursery() as nursery:
+                    for _ in range(100):
+                        nursery.start_soon(one)
+            await trio.sleep(0.2)
 
 
 async def huge_frames(url: str, seconds: float) -> None:
@@ -237,7 +243,9 @@ async def junk_flood(url: str, seconds: float) -> None:
     ws_url = url.replace("http://", "ws://") + "/ws/maqsam"
     with trio.move_on_after(seconds):
         try:
-            async with open_websocket_url(ws_url, extra_headers=[(b"Auth", MAQSAM_TOKEN.encode())]) as ws:
+            async with open_websocket_url(
+                ws_url, extra_headers=[(b"Auth", MAQSAM_TOKEN.encode())]
+            ) as ws:
                 while True:
                     await ws.send_message("not json")
         except (ConnectionClosed, OSError):

@@ -22,6 +22,7 @@ connection also stops its idle timer, so its task ends at once instead of linger
 from __future__ import annotations
 
 import collections
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,20 +75,9 @@ def install() -> None:
 
     def first_request(self: Any) -> None:
         state = getattr(self, "_hana_handshake", None)
-        if state is not None and not state[1].is_set():
-            state[1].set()
+        if state is not None and state[1].deadline != math.inf:
+            state[1].deadline = math.inf  # a request came: Hypercorn's own timeouts apply
             state[0].leave(state[2])
-
-    async def deadline(self: Any, guard: HandshakeGuard, done: trio.Event) -> None:
-        with trio.move_on_after(guard.timeout):
-            await done.wait()
-            return
-        guard.timed_out += 1
-        with trio.CancelScope(shield=True):
-            if hasattr(self, "protocol"):
-                await self._initiate_server_close()  # Hypercorn's own idle close
-            else:
-                await trio.aclose_forcefully(self.stream)
 
     async def run(self: Any) -> None:
         guard: HandshakeGuard | None = getattr(self.config, "hana_handshakes", None)
@@ -98,15 +88,18 @@ def install() -> None:
         if not guard.enter(address):
             await trio.aclose_forcefully(self.stream)
             return
-        done = trio.Event()
-        self._hana_handshake = (guard, done, address)
+        # A deadline on Hypercorn's own connection task, lifted by the first request: no
+        # extra task per connection (that would make every refusal in a burst dearer).
+        scope = trio.CancelScope(deadline=trio.current_time() + guard.timeout)
+        self._hana_handshake = (guard, scope, address)
         try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(deadline, self, guard, done)
+            with scope:
                 await original_run(self)
-                nursery.cancel_scope.cancel()
         finally:
             first_request(self)  # leaves the count once, whichever way the connection ended
+        if scope.cancelled_caught:
+            guard.timed_out += 1
+            await trio.aclose_forcefully(self.stream)
 
     async def protocol_send(self: Any, event: Any) -> None:
         if isinstance(event, Updated) and not event.idle:
