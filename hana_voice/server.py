@@ -91,7 +91,9 @@ async def serve(
     services = services_of(app)
     # Over the cap, browser WebSockets are refused before Quart sees them (guard.refusal).
     capped = frozenset(e.path for e in ENDPOINTS if e.kind == "browser")
-    wrapped = refusal.wrap(app.asgi_app, services, capped)  # type: ignore[arg-type]  # ASGI
+    guard = getattr(config, "hana_handshakes", None)
+    turns = guard.work if guard is not None else None
+    wrapped = refusal.wrap(app.asgi_app, services, capped, turns)  # type: ignore[arg-type]  # ASGI
     app.asgi_app = wrapped  # type: ignore[method-assign,assignment]  # an ASGI callable
 
     async def shutdown_trigger() -> None:

@@ -37,6 +37,10 @@ class HandshakeGuard:
     #: 0: no per-address limit.
     per_address: int
     open: collections.Counter[str] = field(default_factory=collections.Counter)
+    #: Connections parsing their first request at once. Only the parsing holds a token, never
+    #: the wait for data, so slow clients cannot hold them; a burst of handshakes is worked
+    #: off a few at a time, and requests on established connections (/health) interleave.
+    work: trio.CapacityLimiter = field(default_factory=lambda: trio.CapacityLimiter(4))
     timed_out: int = 0
     refused: int = 0
 
@@ -64,8 +68,8 @@ def _peer(stream: Any) -> str:
 
 
 def install() -> None:
-    from hypercorn.events import Updated
-    from hypercorn.trio.tcp_server import TCPServer
+    from hypercorn.events import Closed, RawData, Updated
+    from hypercorn.trio.tcp_server import MAX_RECV, TCPServer
 
     if getattr(TCPServer.run, "hana_guarded", False):
         return
@@ -107,15 +111,33 @@ def install() -> None:
         await original_send(self, event)
 
     async def read_data(self: Any) -> None:
-        try:
+        state = getattr(self, "_hana_handshake", None)
+        if state is None:
             await original_read(self)
+            return
+        guard, scope = state[0], state[1]
+        try:
+            # Hypercorn's _read_data, with the handshake's parsing taking turns (guard.work).
+            while True:
+                try:
+                    with trio.fail_after(self.config.read_timeout or math.inf):
+                        data = await self.stream.receive_some(MAX_RECV)
+                except (trio.ClosedResourceError, trio.BrokenResourceError, trio.TooSlowError):
+                    break
+                if scope.deadline != math.inf:
+                    async with guard.work:
+                        await self.protocol.handle(RawData(bytes(data)))
+                else:
+                    await self.protocol.handle(RawData(bytes(data)))
+                if data == b"":
+                    break
+            await self.protocol.handle(Closed())
         finally:
-            if getattr(self, "_hana_handshake", None) is not None:
-                first_request(self)
-                # The peer has gone: Hypercorn would keep the connection's task waiting for
-                # its idle timer (75 s); there is nothing left to time out.
-                with trio.CancelScope(shield=True):
-                    await self.idle_task.stop()
+            first_request(self)
+            # The peer has gone: Hypercorn would keep the connection's task waiting for its
+            # idle timer (75 s); there is nothing left to time out.
+            with trio.CancelScope(shield=True):
+                await self.idle_task.stop()
 
     run.hana_guarded = True  # type: ignore[attr-defined]  # marks the patch as applied
     TCPServer.run = run  # type: ignore[method-assign]  # no upstream setting for this

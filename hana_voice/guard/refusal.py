@@ -17,8 +17,11 @@ that slips past this one while a slot frees up is decided by the registry as bef
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+
+import trio
 
 from hana_voice.admission import CLOSE_BUSY, CLOSE_GOING_AWAY, CLOSE_POLICY, client_address
 from hana_voice.services import Services
@@ -31,8 +34,14 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-def wrap(asgi_app: ASGIApp, services: Services, capped_paths: frozenset[str]) -> ASGIApp:
-    """``asgi_app`` behind the cheap refusal of WebSockets on ``capped_paths``."""
+def wrap(
+    asgi_app: ASGIApp,
+    services: Services,
+    capped_paths: frozenset[str],
+    turns: trio.CapacityLimiter | None = None,
+) -> ASGIApp:
+    """``asgi_app`` behind the cheap refusal of WebSockets on ``capped_paths``; ``turns``
+    (the handshake limiter) spreads a burst of refusals so other requests interleave."""
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "websocket" or scope.get("path") not in capped_paths:
@@ -45,9 +54,10 @@ def wrap(asgi_app: ASGIApp, services: Services, capped_paths: frozenset[str]) ->
         message = await receive()
         if message["type"] != "websocket.connect":
             return
-        await send({"type": "websocket.accept"})
         code, reason = refusal
-        await send({"type": "websocket.close", "code": code, "reason": reason})
+        async with turns if turns is not None else contextlib.nullcontext():
+            await send({"type": "websocket.accept"})
+            await send({"type": "websocket.close", "code": code, "reason": reason})
 
     return app
 
