@@ -89,23 +89,36 @@ class EngineRunner:
             return self._abandoned
 
     def _tracked(self, fn: Callable[[], T]) -> tuple[Callable[[], T], Callable[[], None]]:
-        """``fn`` wrapped to count itself while it runs past an ``abandon()``."""
-        state = {"done": False, "abandoned": False}
+        """``fn`` wrapped to count itself while it runs past an ``abandon()``.
+
+        A thread counts from when it both runs and has been abandoned until it returns; one
+        abandoned before it started (cancelled while waiting for the limiter) never runs
+        ``fn`` or, if trio had already handed it to a thread, counts once it starts.
+        """
+        state = {"started": False, "done": False, "abandoned": False, "counted": False}
+
+        def count() -> None:  # under the lock
+            if state["started"] and state["abandoned"] and not state["done"]:
+                if not state["counted"]:
+                    state["counted"] = True
+                    self._abandoned += 1
 
         def work() -> T:
+            with self._abandoned_lock:
+                state["started"] = True
+                count()
             try:
                 return fn()
             finally:
                 with self._abandoned_lock:
                     state["done"] = True
-                    if state["abandoned"]:
+                    if state["counted"]:
                         self._abandoned -= 1
 
         def abandon() -> None:
             with self._abandoned_lock:
-                if not state["done"] and not state["abandoned"]:
-                    state["abandoned"] = True
-                    self._abandoned += 1
+                state["abandoned"] = True
+                count()
 
         return work, abandon
 

@@ -49,3 +49,17 @@ async def test_health_shows_engine_threads(settings: Settings) -> None:
         "limit": settings.max_concurrent_sessions,
         "busy_beyond_call": 0,
     }
+
+
+async def test_a_call_cancelled_while_waiting_for_the_limiter_does_not_count() -> None:
+    runner = EngineRunner(trio.CapacityLimiter(1), timeout=30)
+    release = threading.Event()
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(runner.run, release.wait)
+            await trio.sleep(0.1)
+            with trio.move_on_after(0.1):
+                await runner.run(lambda: None)  # waits for the one token, then gives up
+            assert runner.busy_beyond_call == 0
+            release.set()
+        assert runner.busy_beyond_call == 0
