@@ -98,10 +98,10 @@ class EngineRunner:
         state = {"started": False, "done": False, "abandoned": False, "counted": False}
 
         def count() -> None:  # under the lock
-            if state["started"] and state["abandoned"] and not state["done"]:
-                if not state["counted"]:
-                    state["counted"] = True
-                    self._abandoned += 1
+            running = state["started"] and not state["done"]
+            if running and state["abandoned"] and not state["counted"]:
+                state["counted"] = True
+                self._abandoned += 1
 
         def work() -> T:
             with self._abandoned_lock:
