@@ -1,9 +1,12 @@
 """Admission control for every WebSocket endpoint: the session registry and the rate limit.
 
-The registry is the one list of live sessions in this process. A connection is admitted
-only while fewer than MAX_CONCURRENT_SESSIONS are live; otherwise the caller is told
-"server busy: N/N sessions" (close 1013). On shutdown the registry asks every live session to
-end with close 1001 once the grace period is over.
+The registry is the one list of live sessions in this process. Only authenticated sessions
+count against MAX_CONCURRENT_SESSIONS: a connection that must still authenticate inside the
+protocol (Maqsam before ``session.setup``, Twilio before ``start``) is registered *pending*,
+limited per client address (MAX_PENDING_PER_ADDRESS) and given SETUP_TIMEOUT seconds, and is
+promoted once its credentials pass; a session over the cap is told "server busy: N/N sessions"
+(close 1013) then. On shutdown the registry asks every live session, pending or not, to end with
+close 1001 once the grace period is over.
 
 The rate limiter counts new connections (and HTTP requests) per client address in a sliding
 one-minute window, in bounded memory.
@@ -17,6 +20,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import trio
 
@@ -47,6 +51,12 @@ class SessionHandle:
     endpoint: str
     kind: str
     started: float = field(default_factory=time.monotonic)
+    #: The client address (pending connections are limited per address).
+    address: str = "unknown"
+    #: False until the session has authenticated; only admitted sessions count against the cap.
+    admitted: bool = False
+    #: Pending without a credential: counted in the per-address limit until promoted.
+    limited: bool = False
     cancel_scope: trio.CancelScope = field(default_factory=trio.CancelScope)
     #: Set when the server ends the session (shutdown): the close code and reason to send.
     end_code: int | None = None
@@ -62,17 +72,34 @@ class SessionHandle:
 class SessionRegistry:
     """Live sessions of this process, capped at ``capacity``."""
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, max_pending_per_address: int = 0) -> None:
         self.capacity = capacity
+        self.max_pending_per_address = max_pending_per_address
         self._live: dict[str, SessionHandle] = {}
+        self._admitted = 0
+        self._pending_by_address: collections.Counter[str] = collections.Counter()
         self._draining = False
         self.total_admitted = 0
         self.refused: collections.Counter[str] = collections.Counter()
         self._empty = trio.Event()
         self._empty.set()
+        #: Worker processes (WORKERS > 1) share one service-wide cap: a cross-process
+        #: semaphore with ``acquire(blocking)``/``release()`` (see hana_voice.workers).
+        self.shared_slots: Any = None
 
     @property
     def active(self) -> int:
+        """Authenticated sessions: what the cap counts."""
+        return self._admitted
+
+    @property
+    def pending(self) -> int:
+        """Connections still to authenticate (not counted against the cap)."""
+        return len(self._live) - self._admitted
+
+    @property
+    def live(self) -> int:
+        """Every registered connection, pending or admitted."""
         return len(self._live)
 
     @property
@@ -80,22 +107,49 @@ class SessionRegistry:
         return self._draining
 
     def count_by_kind(self) -> Mapping[str, int]:
-        return collections.Counter(h.kind for h in self._live.values())
+        return collections.Counter(h.kind for h in self._live.values() if h.admitted)
 
     def refuse(self, reason_key: str) -> None:
         self.refused[reason_key] += 1
 
     @contextmanager
-    def admit(self, endpoint: str, kind: str) -> Iterator[SessionHandle]:
-        """Register a session for the duration of the block; raise Refused when full."""
+    def admit(
+        self,
+        endpoint: str,
+        kind: str,
+        *,
+        address: str = "unknown",
+        pending: bool = False,
+        credentialed: bool = False,
+    ) -> Iterator[SessionHandle]:
+        """Register a session for the duration of the block; raise Refused when full.
+
+        ``pending``: the session has yet to authenticate (or set up); it is not counted
+        against the cap and must be promoted (:meth:`promote`) once it has. Pending
+        connections that showed no credential at the handshake (``credentialed``) are also
+        limited per address.
+        """
         if self._draining:
             self.refuse("draining")
             raise Refused(CLOSE_GOING_AWAY, "server restarting: try again shortly")
-        if len(self._live) >= self.capacity:
-            self.refuse("busy")
-            raise Refused(CLOSE_BUSY, f"server busy: {len(self._live)}/{self.capacity} sessions")
         # A canonical uuid: the front end stores it in a uuid column (call_session_id).
-        handle = SessionHandle(session_id=str(uuid.uuid4()), endpoint=endpoint, kind=kind)
+        handle = SessionHandle(
+            session_id=str(uuid.uuid4()), endpoint=endpoint, kind=kind, address=address
+        )
+        if pending:
+            limit = 0 if credentialed else self.max_pending_per_address
+            if limit and self._pending_by_address[address] >= limit:
+                self.refuse("pending_limit")
+                raise Refused(
+                    CLOSE_POLICY,
+                    "too many connections waiting to authenticate from one address "
+                    f"(limit {limit})",
+                )
+            if not credentialed:
+                handle.limited = True
+                self._pending_by_address[address] += 1
+        else:
+            self._take_slot(handle)
         self._live[handle.session_id] = handle
         self.total_admitted += 1
         self._empty = trio.Event() if self._empty.is_set() else self._empty
@@ -103,8 +157,40 @@ class SessionRegistry:
             yield handle
         finally:
             del self._live[handle.session_id]
+            if handle.admitted:
+                self._admitted -= 1
+                if self.shared_slots is not None:
+                    self.shared_slots.release()
+            self._leave_pending(handle)
             if not self._live:
                 self._empty.set()
+
+    def promote(self, handle: SessionHandle) -> None:
+        """A pending session has authenticated: count it against the cap, or raise Refused."""
+        if handle.admitted:
+            return
+        self._take_slot(handle)
+        self._leave_pending(handle)
+
+    def _take_slot(self, handle: SessionHandle) -> None:
+        if self._admitted >= self.capacity:
+            self.refuse("busy")
+            raise Refused(CLOSE_BUSY, f"server busy: {self._admitted}/{self.capacity} sessions")
+        if self.shared_slots is not None and not self.shared_slots.acquire(False):
+            self.refuse("busy")
+            raise Refused(
+                CLOSE_BUSY, f"server busy: {self.capacity}/{self.capacity} sessions (all workers)"
+            )
+        self._admitted += 1
+        handle.admitted = True
+
+    def _leave_pending(self, handle: SessionHandle) -> None:
+        if not handle.limited:
+            return
+        handle.limited = False
+        self._pending_by_address[handle.address] -= 1
+        if self._pending_by_address[handle.address] <= 0:
+            del self._pending_by_address[handle.address]
 
     def start_draining(self) -> None:
         """Refuse new sessions from now on."""

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import hmac
 import time
+from collections.abc import Mapping
+from typing import Any
 
 import jwt
 
@@ -43,12 +45,19 @@ def bearer(authorization: str | None) -> str | None:
 
 def check_service_auth(secret: str | None, authorization: str | None, token: str | None) -> str:
     """Accept the bearer secret or a valid short-lived token; return the method used."""
+    return service_credential(secret, authorization, token)[0]
+
+
+def service_credential(
+    secret: str | None, authorization: str | None, token: str | None
+) -> tuple[str, dict[str, Any]]:
+    """Like :func:`check_service_auth`, also returning a token's claims ({} for bearer)."""
     if secret is None:
         raise AuthError("authentication is not configured on this server (no secret set)")
     given = bearer(authorization)
     if given is not None:
         if same(given, secret):
-            return "bearer"
+            return "bearer", {}
         raise AuthError("wrong bearer credentials")
     if not token:
         raise AuthError("missing credentials: send a bearer secret or ?token=")
@@ -63,15 +72,19 @@ def check_service_auth(secret: str | None, authorization: str | None, token: str
     # PyJWT itself refuses a token whose iat lies in the future (ImmatureSignatureError).
     if int(claims["exp"]) - int(claims["iat"]) > MAX_TOKEN_SECONDS:
         raise AuthError("token lifetime exceeds one hour")
-    return "token"
+    return "token", claims
 
 
-def mint_token(secret: str, ttl: int, subject: str) -> str:
-    """A token for /ws/secure*, valid ``ttl`` seconds (at most MAX_TOKEN_SECONDS)."""
+def mint_token(secret: str, ttl: int, subject: str, bound: Mapping[str, str] | None = None) -> str:
+    """A token for /ws/secure*, valid ``ttl`` seconds (at most MAX_TOKEN_SECONDS).
+
+    ``bound``: the patient_id/hospital_id/campaign_id the token may answer for.
+    """
     if not 1 <= ttl <= MAX_TOKEN_SECONDS:
         raise ValueError(f"ttl must be 1..{MAX_TOKEN_SECONDS} seconds")
     now = int(time.time())
-    claims = {"sub": subject[:64], "scope": "ws", "iat": now, "exp": now + ttl}
+    claims: dict[str, Any] = {"sub": subject[:64], "scope": "ws", "iat": now, "exp": now + ttl}
+    claims.update(bound or {})
     return jwt.encode(claims, secret, algorithm="HS256")
 
 

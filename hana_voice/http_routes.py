@@ -14,6 +14,7 @@ from hana_voice import SERVICE_NAME, __version__
 from hana_voice.auth import MAX_TOKEN_SECONDS, bearer, mint_token, same
 from hana_voice.calls.endpoints import ENDPOINTS as WS_ENDPOINTS
 from hana_voice.frontend.health import add_dashboard_fields
+from hana_voice.guard.principal import claims_from
 from hana_voice.services import Services, services_of
 
 HTTP_ENDPOINTS: tuple[tuple[str, str], ...] = (
@@ -90,7 +91,18 @@ async def health() -> tuple[Response, int]:
         "version": __version__,
         "uptime_seconds": round(s.uptime, 3),
         "engines": s.engines.health(),
-        "sessions": {"active": s.registry.active, "max": s.registry.capacity},
+        "sessions": {
+            "active": s.registry.active,
+            "max": s.registry.capacity,
+            # Connections still to authenticate (not counted against the cap).
+            "pending": s.registry.pending,
+        },
+        # Engine threads: busy now, the limit, and those still running after their call left.
+        "engine_threads": {
+            "busy": s.runner.limiter.borrowed_tokens,
+            "limit": s.runner.limiter.total_tokens,
+            "busy_beyond_call": s.runner.busy_beyond_call,
+        },
         "draining": s.registry.draining,
     }
     models = s.extras.get("models")  # model auto-download (issue 15)
@@ -147,5 +159,7 @@ async def auth_token() -> Response:
         return error_response(400, "bad_request", "ttl must be a whole number of seconds")
     if not 1 <= ttl <= MAX_TOKEN_SECONDS:
         return error_response(400, "bad_request", f"ttl must be 1..{MAX_TOKEN_SECONDS} seconds")
-    token = mint_token(secret, ttl, request.args.get("sub", "browser"))
-    return jsonify({"token": token, "expires_in": ttl, "token_type": "Bearer"})
+    # Bound to a patient (and hospital, campaign), the token's call may hand results over.
+    bound = claims_from(request.args)
+    token = mint_token(secret, ttl, request.args.get("sub", "browser"), bound)
+    return jsonify({"token": token, "expires_in": ttl, "token_type": "Bearer", "bound": bound})

@@ -17,7 +17,9 @@ from hypercorn.config import Config
 from hypercorn.trio import serve as hypercorn_serve
 from quart_trio import QuartTrio
 
+from hana_voice.calls.endpoints import ENDPOINTS
 from hana_voice.calls.keepalive import install_keepalive
+from hana_voice.guard import handshake, refusal, wire
 from hana_voice.logs import log_event
 from hana_voice.services import services_of
 from hana_voice.settings import Settings
@@ -37,6 +39,12 @@ def hypercorn_config(settings: Settings, bind: str | None = None) -> Config:
     config.keep_alive_timeout = 75
     # Pings keep /ws/echo and /ws/tts open while the client lives (calls/keepalive.py).
     install_keepalive(config, settings)
+    # Half-open handshakes: bounded in time, counted per address (hana_voice.guard.handshake).
+    config.ssl_handshake_timeout = settings.handshake_timeout
+    config.hana_handshakes = handshake.HandshakeGuard(  # type: ignore[attr-defined]  # ours
+        settings.handshake_timeout,
+        0 if settings.trust_forwarded_for else settings.max_handshakes_per_address,
+    )
     return config
 
 
@@ -81,7 +89,15 @@ async def serve(
 ) -> None:
     """Serve ``app`` until ``trigger`` returns, then drain live sessions and stop."""
     guard_hypercorn_overflow()
+    wire.install()  # malformed frames get a close frame (hana_voice.guard.wire)
+    handshake.install()
     services = services_of(app)
+    # Over the cap, browser WebSockets are refused before Quart sees them (guard.refusal).
+    capped = frozenset(e.path for e in ENDPOINTS if e.kind == "browser")
+    guard = getattr(config, "hana_handshakes", None)
+    turns = guard.work if guard is not None else None
+    wrapped = refusal.wrap(app.asgi_app, services, capped, turns)  # type: ignore[arg-type]  # ASGI
+    app.asgi_app = wrapped  # type: ignore[method-assign,assignment]  # an ASGI callable
 
     async def shutdown_trigger() -> None:
         await trigger()

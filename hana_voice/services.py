@@ -43,7 +43,9 @@ class Services:
             metrics=metrics,
             settings=settings,
             engines=engines,
-            registry=SessionRegistry(settings.max_concurrent_sessions),
+            registry=SessionRegistry(
+                settings.max_concurrent_sessions, settings.max_pending_per_address
+            ),
             rate_limiter=RateLimiter(settings.rate_limit_per_minute),
             runner=EngineRunner(
                 limiter, settings.processing_timeout, observe=metrics.engine_seconds

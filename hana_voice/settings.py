@@ -8,6 +8,7 @@ stderr and exit status 2. Secret values are never echoed in any message.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -22,6 +23,8 @@ from hana_voice.questionnaire.callback_time import timezone_named
 #: The example secret printed in the deployment guide; anybody can read it, so it is refused.
 GUIDE_EXAMPLE_SECRET = "hana_voice_shared_secret_2024_secure_key"
 MIN_SECRET_LENGTH = 32
+#: Provider and metrics tokens: shorter than the signing secrets, still not guessable.
+MIN_TOKEN_LENGTH = 16
 GENERATE_HINT = "generate one with: openssl rand -base64 32"
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -106,6 +109,21 @@ class Settings:
     send_timeout: float = 10.0
     max_message_bytes: int = 4 * 1024 * 1024
     max_tts_chars: int = 1000
+    # --- issue 11, security: bounded audio, pending connections, handshakes ---
+    #: Caller audio may arrive faster than real time by at most this many seconds (a burst).
+    audio_burst_seconds: float = 5.0
+    #: The largest frame a streaming call accepts (legacy whole recordings: max_message_bytes).
+    max_frame_bytes: int = 256 * 1024
+    #: Seconds a connection may take to authenticate (Maqsam session.setup, Twilio start).
+    setup_timeout: float = 5.0
+    #: Credential-less connections per client address still to authenticate (0: no limit).
+    max_pending_per_address: int = 8
+    #: Seconds a client may take to complete its HTTP/WebSocket handshake.
+    handshake_timeout: float = 5.0
+    #: Connections per address still in their handshake (0: no limit; off behind a proxy).
+    max_handshakes_per_address: int = 16
+    #: NEXTJS_API_URL may use plain http to a public address (default: https or private only).
+    allow_insecure_nextjs: bool = False
     # --- observability ---
     metrics_enabled: bool = True
     metrics_token: str | None = field(default=None, repr=False)
@@ -204,6 +222,7 @@ class Settings:
         volume = env.get("RAILWAY_VOLUME_MOUNT_PATH")
         data_dir = r.path("DATA_DIR", Path(volume) if volume else Path("data"))
         models_dir = r.path("MODELS_DIR", Path(volume) / "models" if volume else Path("models"))
+        allow_insecure = r.boolean("ALLOW_INSECURE_NEXTJS", False)  # issue 11, security
         settings = cls(
             voice_service_secret=r.secret("VOICE_SERVICE_SECRET", strict=True),
             log_level=r.choice("LOG_LEVEL", "INFO", LOG_LEVELS, upper=True),
@@ -215,7 +234,7 @@ class Settings:
             audio_format=r.choice("AUDIO_FORMAT", "wav", AUDIO_FORMATS),
             processing_timeout=r.number("PROCESSING_TIMEOUT", 30.0, 0.1, 3600.0),
             skip_model_loading=r.boolean("SKIP_MODEL_LOADING", False),
-            maqsam_token=r.secret("MAQSAM_TOKEN"),
+            maqsam_token=r.secret("MAQSAM_TOKEN", min_len=MIN_TOKEN_LENGTH),
             host=r.text("HOST", "0.0.0.0"),
             port=r.integer("PORT", 8000, 0, 65535),
             data_dir=data_dir,
@@ -229,22 +248,30 @@ class Settings:
             warm_prompt_cache=r.boolean("WARM_PROMPT_CACHE", True),
             questionnaire_dir=r.model_dir("QUESTIONNAIRE_DIR", DEFAULT_QUESTIONNAIRE_DIR),
             default_questionnaire=r.text("DEFAULT_QUESTIONNAIRE", "post_discharge_followup"),
-            nextjs_api_url=r.url("NEXTJS_API_URL"),
-            jwt_secret=r.secret("JWT_SECRET"),
+            nextjs_api_url=r.url("NEXTJS_API_URL", allow_insecure),
+            jwt_secret=r.secret("JWT_SECRET", min_len=MIN_SECRET_LENGTH),
             jwt_expiry_minutes=r.integer("JWT_EXPIRY_MINUTES", 5, 1, 60),
             outbox_give_up_seconds=r.number("OUTBOX_GIVE_UP_SECONDS", 86400.0, 1.0, 30 * 86400.0),
             trust_forwarded_for=r.boolean("TRUST_FORWARDED_FOR", False),
             allowed_origins=r.csv("ALLOWED_ORIGINS"),
             require_auth=r.boolean("REQUIRE_AUTH", False),
-            telephony_token=r.secret("TELEPHONY_TOKEN"),
+            telephony_token=r.secret("TELEPHONY_TOKEN", min_len=MIN_TOKEN_LENGTH),
             idle_timeout=r.number("IDLE_TIMEOUT", 30.0, 1.0, 3600.0),
             max_call_seconds=r.number("MAX_CALL_SECONDS", 1200.0, 10.0, 86400.0),
             shutdown_grace=r.number("SHUTDOWN_GRACE", 20.0, 0.0, 3600.0),
             send_timeout=r.number("SEND_TIMEOUT", 10.0, 0.5, 600.0),
             max_message_bytes=r.integer("MAX_MESSAGE_BYTES", 4 * 1024 * 1024, 1024, 64 * 1024**2),
             max_tts_chars=r.integer("MAX_TTS_CHARS", 1000, 10, 20000),
+            # issue 11, security
+            audio_burst_seconds=r.number("AUDIO_BURST_SECONDS", 5.0, 0.2, 120.0),
+            max_frame_bytes=r.integer("MAX_FRAME_BYTES", 256 * 1024, 1024, 64 * 1024**2),
+            setup_timeout=r.number("SETUP_TIMEOUT", 5.0, 0.5, 120.0),
+            max_pending_per_address=r.integer("MAX_PENDING_PER_ADDRESS", 8, 0, 10000),
+            handshake_timeout=r.number("HANDSHAKE_TIMEOUT", 5.0, 0.5, 120.0),
+            max_handshakes_per_address=r.integer("MAX_HANDSHAKES_PER_ADDRESS", 16, 0, 100_000),
+            allow_insecure_nextjs=allow_insecure,
             metrics_enabled=r.boolean("METRICS_ENABLED", True),
-            metrics_token=r.secret("METRICS_TOKEN"),
+            metrics_token=r.secret("METRICS_TOKEN", min_len=MIN_TOKEN_LENGTH),
             # model auto-download and hot engine switch (issue 15)
             models_auto_download=r.choice("MODELS_AUTO_DOWNLOAD", "none", MODELS_AUTO_DOWNLOAD),
             models_mirror_url=r.url("MODELS_MIRROR_URL"),
@@ -256,7 +283,7 @@ class Settings:
             twilio_account_sid=r.pattern(
                 "TWILIO_ACCOUNT_SID", TWILIO_SID_PATTERN, "AC followed by 32 hex digits"
             ),
-            twilio_auth_token=r.secret("TWILIO_AUTH_TOKEN"),
+            twilio_auth_token=r.secret("TWILIO_AUTH_TOKEN", min_len=32),
             twilio_api_url=r.url("TWILIO_API_URL") or DEFAULT_TWILIO_API_URL,
             twilio_api_timeout=r.number("TWILIO_API_TIMEOUT", 5.0, 0.1, 60.0),
             twilio_transfer_to=r.pattern(
@@ -420,12 +447,21 @@ class _Reader:
             raise SettingsError(name, f"{raw!r} is not a readable file", "a path to a WAV file")
         return path
 
-    def url(self, name: str) -> str | None:
+    def url(self, name: str, allow_insecure: bool = False) -> str | None:
+        """An http(s) URL; plain http only to a loopback or private host unless allowed
+        (results travel to it with a signed token: on the open internet they need TLS)."""
         raw = self._get(name)
         if raw is None:
             return None
         if not raw.startswith(("http://", "https://")):
             raise SettingsError(name, f"{raw!r} is not an http(s) URL", "http://... or https://...")
+        host = urlsplit(raw).hostname or ""
+        if raw.startswith("http://") and not allow_insecure and not is_private_host(host):
+            raise SettingsError(
+                name,
+                f"uses plain http to {host!r}, which is not a loopback or private address",
+                "https://..., http:// to a loopback/private host, or ALLOW_INSECURE_NEXTJS=true",
+            )
         return raw.rstrip("/")
 
     def pattern(
@@ -516,11 +552,11 @@ class _Reader:
                 )
         return found
 
-    def secret(self, name: str, strict: bool = False) -> str | None:
+    def secret(self, name: str, strict: bool = False, min_len: int = 0) -> str | None:
         """A secret. Its value never appears in an error message.
 
         ``strict`` secrets (the shared service secret) must be at least 32 characters and not
-        the example printed in the deployment guide.
+        the example printed in the deployment guide; others at least ``min_len``.
         """
         raw = self._get(name)
         if raw is None:
@@ -531,10 +567,26 @@ class _Reader:
                 "is the example value printed in the deployment guide, which anybody can read",
                 f"a random secret of at least {MIN_SECRET_LENGTH} characters; {GENERATE_HINT}",
             )
-        if strict and len(raw) < MIN_SECRET_LENGTH:
+        least = MIN_SECRET_LENGTH if strict else min_len
+        if len(raw) < least:
             raise SettingsError(
                 name,
                 f"is too short ({len(raw)} characters)",
-                f"a random secret of at least {MIN_SECRET_LENGTH} characters; {GENERATE_HINT}",
+                f"a random secret of at least {least} characters; {GENERATE_HINT}",
             )
         return raw
+
+
+#: Host names that only resolve inside a private network (Railway, Docker, mDNS).
+_PRIVATE_SUFFIXES = (".internal", ".local", ".localhost", ".lan", ".home.arpa")
+
+
+def is_private_host(host: str) -> bool:
+    """Whether ``host`` is a loopback/private/link-local address or a private-network name."""
+    host = host.strip("[]").lower()
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        # A single-label name (a Docker Compose service) or a private-network suffix.
+        return host == "localhost" or "." not in host or host.endswith(_PRIVATE_SUFFIXES)
+    return address.is_loopback or address.is_private or address.is_link_local

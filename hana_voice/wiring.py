@@ -17,6 +17,7 @@ from quart_trio import QuartTrio
 
 from hana_voice.engines.base import TextToSpeech
 from hana_voice.engines.prompt_cache import PromptCache, prompt_cache_dir
+from hana_voice.guard.files import private_database, private_dir
 from hana_voice.logs import log_event
 from hana_voice.questionnaire import Prompt, Questionnaire, load_questionnaires
 from hana_voice.questionnaire.personal import render
@@ -71,13 +72,18 @@ def install(app: QuartTrio, services: Services) -> None:
 
     @app.while_serving
     async def results_lifespan() -> AsyncGenerator[None, None]:
-        await trio.Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+        # Private to the service's user: 0700 directory, 0600 database (hana_voice.guard).
+        await trio.to_thread.run_sync(private_dir, settings.data_dir)
+        if settings.database_url is None:
+            await trio.to_thread.run_sync(private_database, settings.database_path)
         # SQLite under DATA_DIR, or PostgreSQL shared by replicas (DATABASE_URL). A worker
         # process (WORKERS > 1) on SQLite must not take its siblings' live calls for dead
         # ones: the supervisor recovered interrupted calls once, before starting the workers.
         # On PostgreSQL every worker is a replica and recovers only what is safe.
         recover = settings.worker_index is None or settings.database_url is not None
         async with ResultStore.open_settings(settings, recover=recover) as store:
+            if settings.database_url is None:
+                await trio.to_thread.run_sync(private_database, settings.database_path)
             services.extras["store"] = store
             services.extras["results_health"] = store.health
             worker = OutboxWorker(store, settings)

@@ -32,7 +32,6 @@ Each log line of a worker carries ``"worker": <index>``.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -41,11 +40,10 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
-from hana_voice.admission import CLOSE_BUSY, Refused, SessionHandle, SessionRegistry
+from hana_voice.admission import SessionRegistry
 from hana_voice.logs import configure_logging, log_event
 from hana_voice.settings import Settings
 
@@ -67,22 +65,12 @@ def worker_settings(settings: Settings, index: int) -> Settings:
 def share_cap(registry: SessionRegistry, slots: Any, cap: int) -> None:
     """Make ``registry`` draw a slot of the service-wide cap for every session it admits.
 
-    ``slots`` is the parent's multiprocessing semaphore of ``cap`` slots.
+    ``slots`` is the parent's multiprocessing semaphore of ``cap`` slots; a session takes one
+    when it is admitted (for telephony: once it has authenticated) and gives it back when it
+    ends.
     """
-    own_admit = registry.admit
-
-    @contextlib.contextmanager
-    def admit(endpoint: str, kind: str) -> Iterator[SessionHandle]:
-        if not slots.acquire(False):
-            registry.refuse("busy")
-            raise Refused(CLOSE_BUSY, f"server busy: {cap}/{cap} sessions (all workers)")
-        try:
-            with own_admit(endpoint, kind) as handle:
-                yield handle
-        finally:
-            slots.release()
-
-    registry.admit = admit  # type: ignore[method-assign]  # this process's registry, once
+    registry.capacity = cap
+    registry.shared_slots = slots
 
 
 def recover_interrupted(settings: Settings) -> int:

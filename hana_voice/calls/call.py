@@ -21,6 +21,9 @@ from hana_voice.calls.personal_audio import PreparedAudio
 from hana_voice.calls.transport import Transport
 from hana_voice.engines.manager import EngineSet
 from hana_voice.events import CallStarted, ErrorOut, Transcript, Utterance
+from hana_voice.guard.audio import AudioIntake
+from hana_voice.guard.log_limit import LogLimit
+from hana_voice.guard.principal import ANONYMOUS, Principal
 from hana_voice.logs import log_event
 from hana_voice.protocols.base import Codec, OutboundEvent
 from hana_voice.questionnaire.outcomes import OUTCOMES
@@ -29,12 +32,6 @@ from hana_voice.telephony.control import CallControl, FrameControl
 
 log = logging.getLogger(__name__)
 
-#: Caller audio queued between the frame reader and the listener: about 2 s of 20 ms frames.
-AUDIO_QUEUE_FRAMES = 100
-#: What the frame reader hands the listener once voice activity detection has run on a frame:
-#: (PCM s16le to recognise, its rate, speech started with it, speech ended with it). Silence
-#: outside an utterance never crosses (see Listener.hear).
-HeardAudio = tuple[bytes, int, bool, bool]
 DIALOG_QUEUE = 64
 SPEAK_QUEUE = 16
 
@@ -90,13 +87,17 @@ class Call:
     prepared_audio: PreparedAudio | None = None
     #: How this call is hung up and transferred at the provider (issue 12).
     control: CallControl = field(default_factory=FrameControl)
+    #: Whom the call speaks for: decides whether its results are handed over.
+    principal: Principal = ANONYMOUS
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     #: The engines this call uses from start to end: a hot switch affects only later calls.
     engines: EngineSet = field(init=False)
 
     def __post_init__(self) -> None:
         self.engines = self.services.engines.snapshot()
-        self.audio_send, self.audio_recv = trio.open_memory_channel[HeardAudio](AUDIO_QUEUE_FRAMES)
+        #: Caller audio, sliced, held to real time and bounded in bytes (hana_voice.guard).
+        self.audio = AudioIntake(self.services.settings.audio_burst_seconds)
+        self.log_limit = LogLimit()
         self.dialog_send, self.dialog_recv = trio.open_memory_channel[DialogInput](DIALOG_QUEUE)
         self.speak_send, self.speak_recv = trio.open_memory_channel[Utterance](SPEAK_QUEUE)
         self.scope = trio.CancelScope()
@@ -119,8 +120,18 @@ class Call:
     async def error(self, code: str, message: str) -> None:
         self.bump("errors")
         self.services.metrics.errors.labels(code).inc()
-        log_event(log, logging.INFO, "call.client_error", session_id=self.session_id, code=code)
+        self.log_limited(logging.INFO, "call.client_error", code=code)
         await self.emit(ErrorOut(code=code, message=message))
+
+    def log_limited(self, level: int, event: str, **fields: Any) -> None:
+        """Log a line about client behaviour, at most a few a call (see guard.log_limit)."""
+        # Per event and code: a flood of one kind of junk cannot hide a different problem.
+        suppressed = self.log_limit.allow(f"{event}:{fields.get('code', '')}")
+        if suppressed is None:
+            return
+        if suppressed:
+            fields["suppressed"] = suppressed
+        log_event(log, level, event, session_id=self.session_id, **fields)
 
     async def say(
         self,

@@ -4,8 +4,11 @@ Every connection is accepted first and refused afterwards, so browsers can read 
 and reason (a refused handshake shows them nothing). Order of checks: Origin allow-list
 (browser endpoints), rate limit (1008), credentials (1008, Maqsam apiKey 1002; on
 /ws/telephony* the X-Twilio-Signature when TWILIO_AUTH_TOKEN is set, and the token as a header,
-``?token=`` or the ``token`` parameter of ``start``), session cap (1013). Then the call runs
-in its registry entry's cancel scope, which server shutdown cancels to close with 1001.
+``?token=`` or the ``token`` parameter of ``start``), session cap (1013). Telephony
+connections that still have to authenticate inside the protocol wait *pending* (limited per
+address, SETUP_TIMEOUT to send session.setup/start, not counted against the cap) and take a
+session slot once authenticated. Then the call runs in its registry entry's cancel scope,
+which server shutdown cancels to close with 1001.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from hana_voice.calls.session import Dialog, SetupCheck, run_call
 from hana_voice.calls.transport import QuartTransport
 from hana_voice.errors import AuthError
 from hana_voice.events import CallStarted, Ready
+from hana_voice.guard.principal import ANONYMOUS, Principal, claims_from
 from hana_voice.logs import log_event
 from hana_voice.protocols.base import Codec, Frame
 from hana_voice.protocols.browser import BrowserCodec
@@ -134,10 +138,23 @@ async def serve_endpoint(endpoint: Endpoint) -> None:
     await websocket.accept()
     code, reason = 1000, "call ended"
     try:
-        header_ok = _admission_checks(endpoint, services)
-        with services.registry.admit(endpoint.path, endpoint.kind) as handle:
+        header_ok, address, principal = _admission_checks(endpoint, services)
+        # Telephony authenticates inside the protocol (session.setup, start) unless a header
+        # credential matched: until then the connection is pending, held to SETUP_TIMEOUT and
+        # not counted against the cap; pending ones without a credential are limited per
+        # address.
+        pending = endpoint.kind in ("maqsam", "telephony")
+        with services.registry.admit(
+            endpoint.path,
+            endpoint.kind,
+            address=address,
+            pending=pending,
+            credentialed=header_ok,
+        ) as handle:
             with handle.cancel_scope:
-                code, reason = await _run(endpoint, services, transport, handle, header_ok)
+                code, reason = await _run(
+                    endpoint, services, transport, handle, header_ok, principal
+                )
             if handle.end_code is not None:
                 code, reason = handle.end_code, handle.end_reason or "server restarting"
     except Refused as refused:
@@ -166,9 +183,10 @@ def _url_questionnaire() -> str | None:
     return value[:200] or None
 
 
-def _admission_checks(endpoint: Endpoint, services: Services) -> bool:
-    """Raise Refused or AuthError; return whether a header (or query) credential matched,
-    so that the set-up message's credential need not."""
+def _admission_checks(endpoint: Endpoint, services: Services) -> tuple[bool, str, Principal]:
+    """Raise Refused or AuthError; return whether a header (or query) credential matched (so
+    that the set-up message's credential need not), the client's address, and whom the call
+    speaks for."""
     settings = services.settings
     headers = websocket.headers
     origin = headers.get("Origin")
@@ -189,22 +207,24 @@ def _admission_checks(endpoint: Endpoint, services: Services) -> bool:
     if mode == "open" and settings.require_auth:
         mode = "service"
     if mode == "service":
-        auth.check_service_auth(
+        method, claims = auth.service_credential(
             settings.voice_service_secret, headers.get("Authorization"), websocket.args.get("token")
         )
-    elif mode == "telephony":
+        return False, address, Principal(method, claims_from(claims))
+    if mode == "telephony":
         auth.check_twilio_signature(
             settings.twilio_auth_token, headers.get(SIGNATURE_HEADER), _requested_url(settings)
         )
-        return auth.check_telephony_token(
+        header_ok = auth.check_telephony_token(
             settings.telephony_token, headers.get("Authorization"), websocket.args.get("token")
         )
-    elif mode == "maqsam":
+        return header_ok, address, Principal("telephony")
+    if mode == "maqsam":
         authed = auth.check_maqsam_header(
             settings.maqsam_token, headers.get("Auth"), headers.get("Authorization")
         )
-        return bool(authed)
-    return False
+        return bool(authed), address, Principal("maqsam")
+    return False, address, ANONYMOUS
 
 
 async def _run(
@@ -213,6 +233,7 @@ async def _run(
     transport: QuartTransport,
     handle: SessionHandle,
     header_ok: bool,
+    principal: Principal,
 ) -> tuple[int, str]:
     settings = services.settings
     first_frames: list[Frame] = []
@@ -234,6 +255,7 @@ async def _run(
         control = TwilioControl(services.extras.get("twilio_rest"), twilio)
     else:
         codec = BrowserCodec(max_text_chars=settings.max_tts_chars)
+        on_setup = _check_claims
         if endpoint.legacy:
             with trio.move_on_after(idle if idle is not None else settings.idle_timeout):
                 first_frames.append(await transport.receive())
@@ -252,11 +274,23 @@ async def _run(
         out_rate=TELEPHONY_RATE if channel == "telephony" else settings.sample_rate,
         control=control,
         idle_timeout=idle,
+        principal=principal,
     )
     if isinstance(codec, BrowserCodec):
         await call.emit(Ready(call.session_id))
-    await run_call(call, DIALOGS[endpoint.mode], first_frames=first_frames, on_setup=on_setup)
+    await run_call(
+        call,
+        DIALOGS[endpoint.mode],
+        first_frames=first_frames,
+        on_setup=on_setup,
+        setup_timeout=settings.setup_timeout if not handle.admitted else None,
+    )
     return call.end_code, call.end_reason
+
+
+async def _check_claims(call: Call, setup: CallStarted) -> None:
+    """A token bound to a patient answers only for that patient (AuthError: close 1008)."""
+    call.principal.check_context(setup.context)
 
 
 def _telephony_setup(header_ok: bool) -> SetupCheck:
@@ -268,6 +302,8 @@ def _telephony_setup(header_ok: bool) -> SetupCheck:
             auth.check_telephony_parameter(
                 call.services.settings.telephony_token, codec.setup_token
             )
+        # Authenticated: from now on the session counts against the cap (Refused: 1013).
+        call.services.registry.promote(call.handle)
         await call.emit(Ready(call.session_id))
 
     return check
@@ -279,6 +315,8 @@ def _maqsam_setup(header_ok: bool) -> SetupCheck:
         assert isinstance(codec, MaqsamCodec)
         if not header_ok:
             auth.check_maqsam_api_key(call.services.settings.maqsam_token, codec.setup_api_key)
+        # Authenticated: from now on the session counts against the cap (Refused: 1013).
+        call.services.registry.promote(call.handle)
         # session.ready exactly once, after authentication and set-up (the codec enforces once).
         await call.emit(Ready(call.session_id))
 

@@ -25,11 +25,12 @@ from collections import deque
 import trio
 
 from hana_voice.audio.vad import VoiceActivityDetector
-from hana_voice.calls.call import Call, CallerSpeaking, HeardAudio
+from hana_voice.calls.call import Call, CallerSpeaking
 from hana_voice.calls.player import Player
 from hana_voice.engines.async_engines import AsyncRecognizer, create_recognizer
 from hana_voice.errors import EngineError
 from hana_voice.events import BargeIn, SpeechEnded, SpeechStarted, Transcript, TranscriptOut
+from hana_voice.guard.audio import HeardAudio
 from hana_voice.logs import log_event
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ class Listener:
 
     async def run(self) -> None:
         try:
-            async for pcm, rate, started, ended in self.call.audio_recv:
+            async for pcm, rate, started, ended in self.call.audio:
                 await self._chunk(pcm, rate, started, ended)
         finally:
             if self.recognizer is not None:

@@ -300,8 +300,12 @@ class QuestionnaireRun:
         raw_custom = context.get("custom")
         custom: dict[str, Any] = raw_custom if isinstance(raw_custom, dict) else {}
         metadata: dict[str, Any] = {k: context.get(k) or custom.get(k) for k in METADATA_KEYS}
+        principal = self.call.principal
+        # A bound token's claims (checked against the context at set-up) come first.
+        metadata.update({k: v for k, v in principal.metadata(metadata).items() if v})
         metadata["call_context"] = context
         metadata["channel"] = self.call.kind
+        metadata["auth"] = principal.method
         self.metadata = metadata
         await self._stored(
             "call.start_not_stored",
@@ -310,6 +314,8 @@ class QuestionnaireRun:
                 self.questionnaire.id,
                 len(self.questionnaire.questions),
                 metadata,
+                # Only authenticated calls reach the front end (docs/security.md).
+                handover=principal.may_hand_over,
             ),
         )
 

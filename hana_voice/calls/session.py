@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
-from hana_voice.admission import CLOSE_INTERNAL
+from hana_voice.admission import CLOSE_INTERNAL, CLOSE_POLICY, Refused
 from hana_voice.calls.call import Call, PromptPlayed
 from hana_voice.calls.listener import Listener
 from hana_voice.calls.player import Player
@@ -29,6 +29,7 @@ from hana_voice.errors import AuthError, HanaError, ProtocolError
 from hana_voice.events import AudioIn, CallStarted, DtmfIn, HangUpIn, MarkEcho, TextIn
 from hana_voice.logs import log_event
 from hana_voice.protocols.base import Frame, InboundEvent
+from hana_voice.protocols.legacy import LegacyCodec
 from hana_voice.telephony.control import control_bound
 
 log = logging.getLogger(__name__)
@@ -45,8 +46,13 @@ async def run_call(
     *,
     first_frames: list[Frame] | None = None,
     on_setup: SetupCheck | None = None,
+    setup_timeout: float | None = None,
 ) -> None:
-    """Run the call until it ends; ``call.end_code``/``end_reason`` say how."""
+    """Run the call until it ends; ``call.end_code``/``end_reason`` say how.
+
+    ``setup_timeout``: the call ends (1008) unless its set-up (which authenticates it) has
+    arrived by then; frames before it do not extend the time.
+    """
     settings = call.services.settings
     player = Player(call)
     listener = Listener(call, player)
@@ -67,6 +73,8 @@ async def run_call(
                     nursery.start_soon(listener.run)
                     nursery.start_soon(player.run, nursery)
                     nursery.start_soon(_dialog_then_end, call, dialog)
+                    if setup_timeout is not None:
+                        nursery.start_soon(_setup_deadline, call, setup_timeout)
                     idle = _IdleWatch(
                         settings.idle_timeout if call.idle_timeout is None else call.idle_timeout
                     )
@@ -119,6 +127,12 @@ async def _dialog_then_end(call: Call, dialog: Dialog) -> None:
     call.end(call.end_reason if call.end_reason != "call ended" else "dialog finished")
 
 
+async def _setup_deadline(call: Call, seconds: float) -> None:
+    await trio.sleep(seconds)
+    if not call.handle.admitted:
+        call.end(f"no authenticated set-up within {seconds:g} s", CLOSE_POLICY)
+
+
 class _IdleWatch:
     """The idle timeout without a cancel scope per frame: the reader stamps each frame's
     arrival, and one task per call checks the stamp when the timeout could have passed."""
@@ -151,6 +165,9 @@ async def _read_frames(
     """Read frames until the peer goes away, hangs up, idles out or breaks the protocol."""
     backlog = list(first_frames)
     receive = call.transport.receive
+    max_frame = call.services.settings.max_frame_bytes
+    # Legacy whole recordings are bounded by MAX_MESSAGE_BYTES and the decoder instead.
+    bounded = not isinstance(call.codec, LegacyCodec)
     with idle.scope:
         while True:
             if backlog:
@@ -160,6 +177,14 @@ async def _read_frames(
                 frame = await receive()
                 idle.receiving = False
                 idle.last = trio.current_time()
+            if bounded and len(frame) > max_frame:
+                # Refused before decoding: a frame of minutes of audio must not cost the event
+                # loop its parsing (issue 11).
+                await call.error(
+                    "frame_too_large",
+                    f"frames are limited to {max_frame} bytes; send audio in frames of 20-100 ms",
+                )
+                continue
             if await _handle(call, player, listener, frame, on_setup):
                 return
     call.end(f"idle timeout: no audio or message for {idle.seconds:g} s")
@@ -173,7 +198,8 @@ async def _handle(
         for event in call.codec.receive(frame):
             if await _dispatch(call, player, listener, event, on_setup):
                 return True
-    except AuthError as exc:
+    except (AuthError, Refused) as exc:
+        # Refused: authenticated, but every session slot is taken (1013).
         call.end(str(exc), exc.close_code)
         return True
     except ProtocolError as exc:
@@ -189,23 +215,20 @@ async def _dispatch(
 ) -> bool:
     """Route one inbound event; True when the call is over."""
     if isinstance(event, AudioIn):
-        heard = listener.hear(event.pcm, event.sample_rate)
-        if heard is None:
-            return False  # silence outside an utterance: nothing for the listener task
-        try:
-            call.audio_send.send_nowait(heard)
-        except trio.WouldBlock:
-            listener.dropped(heard)
+        # Sliced (at most 100 ms), held to real time, VAD per slice, queued bounded in bytes.
+        offered = call.audio.offer(
+            event.pcm, event.sample_rate, hear=listener.hear, dropped=listener.dropped
+        )
+        if offered.over_rate:
+            # Faster than real time beyond the burst allowance: dropped, never buffered.
+            call.bump("audio_over_rate_seconds", offered.over_rate)
+            call.log_limited(logging.WARNING, "call.audio_too_fast")
+        if offered.over_queue:
             # The listener fell behind: drop audio rather than grow memory, and say so.
             call.bump("audio_dropped_frames")
-            if call.stats["audio_dropped_frames"] in (1, 100, 1000):
-                log_event(
-                    log,
-                    logging.WARNING,
-                    "call.falling_behind",
-                    session_id=call.session_id,
-                    dropped=call.stats["audio_dropped_frames"],
-                )
+            call.log_limited(
+                logging.WARNING, "call.falling_behind", dropped=call.stats["audio_dropped_frames"]
+            )
         return False
     if isinstance(event, CallStarted):
         if on_setup is not None:

@@ -9,7 +9,10 @@ Cancellation: threads cannot be interrupted. The runner abandons a cancelled or 
 thread (``abandon_on_cancel=True``); the thread runs to completion in the background, keeps
 its limiter token until it finishes (so a hung engine still counts against capacity), and its
 result is dropped. Callers that own per-call native state (a recogniser) must not free it
-while an abandoned call may still be using it: see :class:`ThreadBusy`.
+while an abandoned call may still be using it: see :class:`ThreadBusy`. The runner counts such
+threads (:attr:`EngineRunner.busy_beyond_call`, shown by /health): callers keep each thread
+call short (a recogniser is fed at most a few hundred ms of audio at a time, see
+hana_voice.guard.audio), so an abandoned thread frees its limiter token within a bounded time.
 """
 
 from __future__ import annotations
@@ -76,17 +79,64 @@ class EngineRunner:
         self.timeout = timeout
         #: Optional latency histogram (labelled by ``what``) fed by every ``run``.
         self.observe = observe
+        self._abandoned_lock = threading.Lock()
+        self._abandoned = 0
+
+    @property
+    def busy_beyond_call(self) -> int:
+        """Threads still running although the call that started them stopped waiting."""
+        with self._abandoned_lock:
+            return self._abandoned
+
+    def _tracked(self, fn: Callable[[], T]) -> tuple[Callable[[], T], Callable[[], None]]:
+        """``fn`` wrapped to count itself while it runs past an ``abandon()``.
+
+        A thread counts from when it both runs and has been abandoned until it returns; one
+        abandoned before it started (cancelled while waiting for the limiter) never runs
+        ``fn`` or, if trio had already handed it to a thread, counts once it starts.
+        """
+        state = {"started": False, "done": False, "abandoned": False, "counted": False}
+
+        def count() -> None:  # under the lock
+            running = state["started"] and not state["done"]
+            if running and state["abandoned"] and not state["counted"]:
+                state["counted"] = True
+                self._abandoned += 1
+
+        def work() -> T:
+            with self._abandoned_lock:
+                state["started"] = True
+                count()
+            try:
+                return fn()
+            finally:
+                with self._abandoned_lock:
+                    state["done"] = True
+                    if state["counted"]:
+                        self._abandoned -= 1
+
+        def abandon() -> None:
+            with self._abandoned_lock:
+                state["abandoned"] = True
+                count()
+
+        return work, abandon
 
     async def run(self, fn: Callable[..., T], *args: object, what: str = "engine call") -> T:
         """Run ``fn(*args)`` in a worker thread; raise EngineTimeout past the timeout."""
         started = time.perf_counter()
+        work, abandon = self._tracked(lambda: fn(*args))
         try:
             with trio.fail_after(self.timeout):
                 return await trio.to_thread.run_sync(
-                    fn, *args, limiter=self.limiter, abandon_on_cancel=True
+                    work, limiter=self.limiter, abandon_on_cancel=True
                 )
         except trio.TooSlowError:
+            abandon()
             raise EngineTimeout(f"{what} took longer than {self.timeout:g} s") from None
+        except BaseException:
+            abandon()  # cancelled: the call ended while its thread still runs
+            raise
         finally:
             if self.observe is not None:
                 self.observe.labels(what).observe(time.perf_counter() - started)
@@ -133,7 +183,12 @@ class EngineRunner:
                     trio.from_thread.run_sync(send.close, trio_token=token)
 
         async def run_thread() -> None:
-            await trio.to_thread.run_sync(produce, limiter=self.limiter, abandon_on_cancel=True)
+            work, abandon = self._tracked(produce)
+            try:
+                await trio.to_thread.run_sync(work, limiter=self.limiter, abandon_on_cancel=True)
+            except BaseException:
+                abandon()
+                raise
 
         async def items() -> AsyncGenerator[T, None]:
             while True:

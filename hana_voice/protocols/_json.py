@@ -56,6 +56,10 @@ def parse_object(frame: str) -> dict[str, Any]:
         ) from None
     except RecursionError:
         raise bad_message("invalid JSON: nested too deeply", "invalid_json") from None
+    except ValueError:
+        # int() refuses numbers of more than 4300 digits (CVE-2020-10735's limit) with a plain
+        # ValueError; like any other bad JSON it must cost the frame, never the call.
+        raise bad_message("invalid JSON: a number is too long", "invalid_json") from None
     if not isinstance(value, dict):
         raise bad_message(f"message must be a JSON object, got {type_name(value)}")
     return value

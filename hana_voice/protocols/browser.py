@@ -69,7 +69,8 @@ def _choice(value: str | None, accepted: tuple[str, ...], where: str, default: s
         return default
     if value not in accepted:
         raise bad_message(
-            f"{where} must be one of {', '.join(accepted)}; got {value[:40]!r}",
+            # Close reasons are logged: they name what is accepted, never echo the value.
+            f"{where} must be one of {', '.join(accepted)}",
             "unsupported_format",
             fatal=True,
         )
@@ -182,7 +183,7 @@ class BrowserCodec:
         rate = get_int(message, "sample_rate", "start", _DEFAULT_RATE)
         if rate not in SAMPLE_RATES:
             raise bad_message(
-                f"start.sample_rate must be one of {', '.join(map(str, SAMPLE_RATES))}; got {rate}",
+                f"start.sample_rate must be one of {', '.join(map(str, SAMPLE_RATES))}",
                 "unsupported_format",
                 fatal=True,
             )

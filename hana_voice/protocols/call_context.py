@@ -11,17 +11,19 @@ pairs chosen by whoever set the call up. Two things are read from them:
 
 Phone numbers are patient data the service has no use for, so they never enter a context:
 a key that names a number or a party of the call (:func:`is_contact_key`) is dropped, and so is
-a value written like an international number (``+9665...``). Keys that name credentials are
-dropped too, so a token passed as a parameter cannot reach a log line or the results store.
+a value written like a phone number under any key (see :mod:`hana_voice.privacy`). Keys that
+name credentials are dropped too, so a token passed as a parameter cannot reach a log line or
+the results store.
 Plain numeric ids (``"1234567"``) are kept: they look like numbers but are what the hospital
 uses to find the patient.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
+
+from hana_voice.privacy import is_contact_key, is_secret_key, looks_like_phone_number
 
 __all__ = [
     "QUESTIONNAIRE_KEYS",
@@ -34,37 +36,7 @@ __all__ = [
 #: Custom keys that name the questionnaire, in order of precedence.
 QUESTIONNAIRE_KEYS = ("questionnaire_id", "questionnaire", "template_id", "survey_id")
 
-_CONTACT_KEY = re.compile(
-    r"phone|mobile|msisdn|caller|callee|number|cell|\btel|^(from|to|ani|dnis|forwarded_from)$",
-    re.IGNORECASE,
-)
-_SECRET_KEY = re.compile(
-    r"token|secret|password|passwd|api_?key|auth|credential|signature", re.IGNORECASE
-)
-_E164_VALUE = re.compile(r"^\s*(\+|00)[\d\s().-]{7,20}$")
 _MAX_KEY_LEN = 64
-
-
-def _words(key: str) -> str:
-    # camelCase and dashes to snake words, so "callerNumber" and "caller-id" match like
-    # "caller_number" does, and \b sees the word boundaries.
-    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", key)
-    return re.sub(r"[^A-Za-z0-9]+", "_", spaced).lower()
-
-
-def is_contact_key(key: str) -> bool:
-    """Whether a key names a phone number or a party of the call (From, caller_number...)."""
-    words = _words(key)
-    return bool(_CONTACT_KEY.search(words) or _CONTACT_KEY.search(words.replace("_", " ")))
-
-
-def is_secret_key(key: str) -> bool:
-    """Whether a key names a credential (token, apiKey, password...)."""
-    return bool(_SECRET_KEY.search(_words(key)) or _SECRET_KEY.search(key))
-
-
-def _looks_like_phone_number(value: object) -> bool:
-    return isinstance(value, str) and bool(_E164_VALUE.match(value))
 
 
 def questionnaire_from(custom: Mapping[str, Any]) -> str | None:
@@ -89,7 +61,7 @@ def clean_context(custom: Mapping[str, Any]) -> dict[str, Any]:
             continue
         if key in QUESTIONNAIRE_KEYS or is_contact_key(key) or is_secret_key(key):
             continue
-        if _looks_like_phone_number(value) or isinstance(value, dict | list):
+        if looks_like_phone_number(value) or isinstance(value, dict | list):
             # Nested values could hide contact data under any key; nothing downstream needs them.
             continue
         cleaned[key] = value

@@ -173,8 +173,9 @@ class TwilioCodec:
         channels = get_int(media_format, "channels", where, 1)
         if (encoding.lower(), rate, channels) != (MEDIA_ENCODING, SAMPLE_RATE, 1):
             raise bad_message(
-                f"unsupported media format {encoding[:40]!r} at {rate} Hz with {channels} "
-                f"channel(s); only {MEDIA_ENCODING} at {SAMPLE_RATE} Hz mono is carried",
+                # A close reason, logged: what is carried, never the client's values.
+                f"unsupported media format: only {MEDIA_ENCODING} at {SAMPLE_RATE} Hz mono "
+                "is carried",
                 "unsupported_format",
                 fatal=True,
             )

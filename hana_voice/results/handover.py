@@ -39,6 +39,7 @@ import jwt
 
 from hana_voice import SERVICE_NAME
 from hana_voice.errors import Undeliverable
+from hana_voice.privacy import strip_contact_data
 from hana_voice.questionnaire.template import AnswerValue, Question
 
 SUBMIT_PATH = "/api/responses/submit"
@@ -59,16 +60,9 @@ MAX_ERROR_CHARS = 300
 
 
 def strip_phone_numbers(value: Any) -> Any:
-    """A copy of ``value`` with every :data:`PHONE_KEYS` entry removed from every mapping."""
-    if isinstance(value, Mapping):
-        return {
-            str(key): strip_phone_numbers(item)
-            for key, item in value.items()
-            if key not in PHONE_KEYS
-        }
-    if isinstance(value, list | tuple):
-        return [strip_phone_numbers(item) for item in value]
-    return value
+    """A copy of ``value`` without :data:`PHONE_KEYS`, contact keys or phone-like values at any
+    depth (one rule for the codecs and the store: :mod:`hana_voice.privacy`)."""
+    return strip_contact_data(value)
 
 
 def idempotency_key(session_id: str) -> str:

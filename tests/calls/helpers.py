@@ -45,7 +45,7 @@ async def stream(client: Client, pcm: bytes, rate: int, *, realtime: bool = True
 async def no_sessions_left(server: RunningServer, timeout: float = 10) -> None:
     """Wait until every session of the server has ended (the registry is empty)."""
     with trio.move_on_after(timeout):
-        while server.services.registry.active:
+        while server.services.registry.live:
             await trio.sleep(0.02)
     live = [
         (h.endpoint, round(time.monotonic() - h.started, 1), h.cancel_scope.cancel_called)

@@ -92,7 +92,7 @@ async def test_unsupported_formats_close_with_1008_and_a_reason(settings: Settin
         code, reason = await _fatal(server, "/ws", {"type": "start", "sample_rate": 11025})
         assert code == 1008
         assert reason == (
-            "start.sample_rate must be one of 8000, 16000, 22050, 24000, 44100, 48000; got 11025"
+            "start.sample_rate must be one of 8000, 16000, 22050, 24000, 44100, 48000"
         )
         code, reason = await _fatal(server, "/ws/tts", {"type": "start", "encoding": "opus"})
         assert code == 1008

@@ -74,7 +74,7 @@ async def test_health_skipped(server: RunningServer) -> None:
     assert body["status"] == "degraded"
     assert body["engines"]["stt"]["state"] == "skipped"
     assert body["engines"]["tts"]["state"] == "skipped"
-    assert body["sessions"] == {"active": 0, "max": 10}
+    assert body["sessions"] == {"active": 0, "max": 10, "pending": 0}
     assert body["prompt_cache"] == {"state": "off"}
     assert body["version"]
     assert body["uptime_seconds"] >= 0

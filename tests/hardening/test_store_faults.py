@@ -39,7 +39,9 @@ async def completed_calls(
     session_ids: list[str] = []
 
     async def one() -> None:
-        async with connect(server.ws_url + QUESTIONNAIRE) as client:
+        # Authenticated: only such calls are handed over (anonymous ones are stored only).
+        bearer = [("Authorization", f"Bearer {SECRET}")]
+        async with connect(server.ws_url + "/ws/secure/healthcare", bearer) as client:
             session_id, result = await keypad_call(client, context)
             code, _ = await client.closed()
         assert (code, result["outcome"]) == (1000, "completed")

@@ -40,7 +40,7 @@ def test_error_messages_name_the_field_and_the_accepted_values() -> None:
     with pytest.raises(ProtocolError) as caught:
         BrowserCodec().receive(json.dumps({"type": "start", "sample_rate": 11025}))
     assert str(caught.value) == (
-        "start.sample_rate must be one of 8000, 16000, 22050, 24000, 44100, 48000; got 11025"
+        "start.sample_rate must be one of 8000, 16000, 22050, 24000, 44100, 48000"
     )
     with pytest.raises(ProtocolError) as caught:
         BrowserCodec().receive('{"type": "dtmf", "digit": 1.5}')

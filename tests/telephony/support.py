@@ -169,7 +169,7 @@ async def stored_call(server: RunningServer, call_id: str, *, final: bool = True
 async def no_sessions_left(server: RunningServer) -> None:
     """No call leaked: the registry is empty once the clients are gone."""
     with trio.fail_after(10):
-        while server.services.registry.active:
+        while server.services.registry.live:
             await trio.sleep(0.02)
 
 
