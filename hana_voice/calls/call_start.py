@@ -22,6 +22,7 @@ from hana_voice.calls.call import Call, PromptPlayed
 from hana_voice.events import CallStarted, HangUp
 from hana_voice.logs import log_event
 from hana_voice.protocols.browser import BrowserCodec
+from hana_voice.questionnaire.selection import UnknownQuestionnaire
 from hana_voice.questionnaire.template import Prompt
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,8 @@ APOLOGY = Prompt(
 #: The longest wait for the apology to be heard (marks echoed) before hanging up anyway.
 APOLOGY_WAIT = 15.0
 CLOSE_POLICY = 1008
+#: The close reason for an unknown questionnaire id (the id itself stays out of it).
+UNKNOWN_REASON = "unknown questionnaire"
 
 
 async def wait_for_setup(call: Call) -> CallStarted:
@@ -70,7 +73,9 @@ async def refuse_call(call: Call, code: str, reason: str, template_id: str | Non
     )
     if call.channel != "telephony":
         await call.error(code, reason)
-        call.end(reason, CLOSE_POLICY)
+        # The close reason is logged: it never echoes an id the client chose (a front-end
+        # template id is a validated uuid by now and may stay).
+        call.end(UNKNOWN_REASON if code == UnknownQuestionnaire.code else reason, CLOSE_POLICY)
         return
     uid = await call.say(APOLOGY.spoken, interruptible=False, cacheable=True)
     with trio.move_on_after(APOLOGY_WAIT):
@@ -79,4 +84,5 @@ async def refuse_call(call: Call, code: str, reason: str, template_id: str | Non
             if isinstance(event, PromptPlayed) and event.utterance_id == uid:
                 break
     await call.emit(HangUp(code))
-    call.end(f"questionnaire unavailable: {reason}")
+    said = UNKNOWN_REASON if code == UnknownQuestionnaire.code else reason
+    call.end(f"questionnaire unavailable: {said}")

@@ -169,7 +169,7 @@ def build_payload(call: Mapping[str, Any], key: str) -> dict[str, Any]:
     """The submit body for a stored call (the dict ``ResultStore.get_call`` returns)."""
     metadata: Mapping[str, Any] = call["metadata"]
     context = metadata.get("call_context")
-    outcome = call.get("outcome") or call["status"]
+    outcome = call.get("outcome") or call.get("status")
     return {
         "template_id": _id(call["template_id"]),
         "question_count": call["question_count"],

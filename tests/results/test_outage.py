@@ -21,7 +21,6 @@ from tests.conftest import SECRET, run_server
 from tests.hardening.support import (
     ANSWER_COUNT,
     FRONT_END_CONTEXT,
-    QUESTIONNAIRE,
     answer_the_rest,
     as_front_end_template,
     start_and_consent,
@@ -109,7 +108,9 @@ async def test_a_call_goes_on_through_a_postgres_restart_and_is_handed_over(
     async with run_server(settings, loaders) as server:
         await engines_ready(server)
         with trio.fail_after(90):
-            async with server.client() as http, connect(server.ws_url + QUESTIONNAIRE) as client:
+            # Authenticated: only such calls are handed over (anonymous ones are stored only).
+            secure = server.ws_url + "/ws/secure/healthcare"
+            async with server.client() as http, connect(secure, list(auth.items())) as client:
                 session_id = await start_and_consent(client, FRONT_END_CONTEXT)
                 async with server_down(postgres_server):
                     await wait_prompt(client)

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ import pytest
 import trio
 
 from hana_voice.results.handover import idempotency_key
+from tests.frontend.database import SEEDED_TEMPLATE_ID, load_contract
 from tests.postgres import PostgresServer, free_port
 from tests.results.conftest import JWT_SECRET, VOICE_SECRET
 from tests.results.receiver import Receiver
@@ -28,10 +30,14 @@ from tests.wsclient import Client, connect
 
 pytestmark = pytest.mark.slow
 
-QUESTIONNAIRE = "/ws/healthcare-questionnaire"
+#: Authenticated: only such calls are handed over (anonymous ones are stored only).
+QUESTIONNAIRE = "/ws/secure/healthcare"
 AUTH = {"Authorization": f"Bearer {VOICE_SECRET}"}
+#: The front end's seeded template (q1 yes/no, q2 rating, q3 yes/no), read from its tables in
+#: the same database, and the ids its results route requires.
+CONTEXT = {"patient_id": str(uuid.uuid4()), "hospital_id": str(uuid.uuid4())}
 LEASE_SECONDS = 3
-#: Consent, then the first two questions, each key sent as its prompt starts (barge-in).
+#: Consent, then the first two questions (yes, rating 2), each key sent as its prompt starts.
 KEYS = ("1", "1", "2")
 
 
@@ -71,6 +77,7 @@ async def replica(
         "NEXTJS_API_URL": front_end,
         "JWT_SECRET": JWT_SECRET,
         "DATABASE_URL": database_url,
+        "TEMPLATES_DATABASE_URL": database_url,
         "DATABASE_TIMEOUT": "1",
         "OUTBOX_LEASE_SECONDS": str(LEASE_SECONDS),
         "REPLICA_ID": name,
@@ -123,7 +130,14 @@ async def _stored_answers(
 async def _answer_then(client: Client, keys: tuple[str, ...]) -> str:
     """Answer ``keys`` as their prompts start; return the session id at the next prompt."""
     ready = await client.until("ready")
-    await client.send_json({"type": "start", "sample_rate": 16000})
+    await client.send_json(
+        {
+            "type": "start",
+            "sample_rate": 16000,
+            "template_id": SEEDED_TEMPLATE_ID,
+            "context": CONTEXT,
+        }
+    )
     for key in keys:
         await client.until("audio.start")
         await client.send_json({"type": "dtmf", "digit": key})
@@ -134,7 +148,7 @@ async def _answer_then(client: Client, keys: tuple[str, ...]) -> str:
 
 async def _hung_up_call(replica: Replica, sessions: list[str]) -> None:
     """A call answered in part, then the caller hangs up: stored as incomplete."""
-    async with connect(replica.ws_url + QUESTIONNAIRE) as client:
+    async with connect(replica.ws_url + QUESTIONNAIRE, list(AUTH.items())) as client:
         sessions.append(await _answer_then(client, KEYS))
 
 
@@ -146,7 +160,7 @@ async def _call_left_open(
     """A call answered in part and still open until ``scope`` is cancelled (its replica is
     killed meanwhile: the socket's close handshake would wait for a dead peer)."""
     with scope:
-        async with connect(replica.ws_url + QUESTIONNAIRE) as client:
+        async with connect(replica.ws_url + QUESTIONNAIRE, list(AUTH.items())) as client:
             task_status.started(await _answer_then(client, KEYS[:2]))
             await trio.sleep_forever()
 
@@ -168,6 +182,7 @@ async def test_two_replicas_share_results_and_deliver_each_call_once(
     postgres_url: str,
     nursery: trio.Nursery,
 ) -> None:
+    await trio.to_thread.run_sync(load_contract, postgres_url)
     front_port = free_port()
     receiver = Receiver(JWT_SECRET, down=True)
     await receiver.serve(nursery, front_port)
@@ -230,7 +245,7 @@ async def test_two_replicas_share_results_and_deliver_each_call_once(
     assert keys == sorted(idempotency_key(s) for s in everything)
     assert len(receiver.delivered) == len(everything), "no call was delivered twice"
     assert orphan_call["status"] == "incomplete"
-    assert [a["question_id"] for a in orphan_call["answers"]] == ["medication_adherence"]
+    assert [a["question_id"] for a in orphan_call["answers"]] == ["q1"]
     assert orphan_call["delivery"]["state"] == "delivered"
     states = _rows(postgres_url, "SELECT state, count(*) FROM hana_voice.outbox GROUP BY state")
     assert states == [("delivered", len(everything))]

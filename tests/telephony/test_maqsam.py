@@ -340,7 +340,7 @@ async def test_questionnaire_from_the_agent_url_or_a_numeric_id(
     assert stored["template_id"] == expected
 
 
-async def test_an_unknown_questionnaire_in_the_url_closes_with_a_reason(
+async def test_an_unknown_questionnaire_in_the_url_gets_an_apology_then_hang_up(
     settings: Settings, tmp_path: Path
 ) -> None:
     loaders, _, _ = fake_loaders()
@@ -350,6 +350,8 @@ async def test_an_unknown_questionnaire_in_the_url_closes_with_a_reason(
             async with open_peer(MaqsamPeer, url, AUTH) as peer:
                 await peer.setup({})
                 await peer.closed.wait()
-        assert (peer.close_code, peer.close_reason) == (1008, "unknown questionnaire")
-        assert not peer.prompts
+        # The caller is never left in silence: a short apology, then the hang-up; the
+        # close reason names the problem, not the id from the URL.
+        assert len(peer.prompts) == 1 and peer.hung_up_at is not None
+        assert peer.close_reason == "questionnaire unavailable: unknown questionnaire"
         await no_sessions_left(server)

@@ -21,7 +21,7 @@ def test_values_are_parsed_and_secrets_stay_out_of_repr() -> None:
     s = Settings.from_env(
         {
             "TWILIO_ACCOUNT_SID": SID,
-            "TWILIO_AUTH_TOKEN": "auth-token-value",
+            "TWILIO_AUTH_TOKEN": "auth-token-value-0123456789abcdef",
             "TWILIO_API_URL": "http://127.0.0.1:9999/",
             "TWILIO_TRANSFER_TO": "+966112345678",
             "TWILIO_API_TIMEOUT": "2.5",
@@ -32,7 +32,7 @@ def test_values_are_parsed_and_secrets_stay_out_of_repr() -> None:
     assert s.twilio_account_sid == SID and s.twilio_api_url == "http://127.0.0.1:9999"
     assert s.public_url == "https://voice.example.org/hana"
     assert (s.twilio_api_timeout, s.maqsam_redirect_wait) == (2.5, 0.0)
-    assert "auth-token-value" not in repr(s) and "+966112345678" not in repr(s)
+    assert "auth-token-value-0123456789abcdef" not in repr(s) and "+966112345678" not in repr(s)
     sip = Settings.from_env({"TWILIO_TRANSFER_TO": "sip:desk@pbx.example.org"})
     assert sip.twilio_transfer_to == "sip:desk@pbx.example.org"
 
