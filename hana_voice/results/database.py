@@ -23,7 +23,7 @@ import contextlib
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -38,6 +38,7 @@ from hana_voice.results.tables import (
     AnswerRecord,
     CallFinish,
     CallStart,
+    CallWrites,
     Write,
     finish,
     insert_call,
@@ -81,7 +82,7 @@ def _describe(exc: sqlite3.Error) -> str:
     return f"SQLite failed ({type(exc).__name__})"
 
 
-class ResultDatabase:
+class ResultDatabase(CallWrites):
     """The synchronous core: calls, answers and the outbox in one SQLite file."""
 
     backend = "sqlite"
@@ -210,38 +211,6 @@ class ResultDatabase:
             return queued
 
         return self._run("write call results", body, write=True)
-
-    def start_call(
-        self,
-        session_id: str,
-        template_id: str,
-        question_count: int,
-        metadata: Mapping[str, Any],
-        now: float,
-        handover: bool = True,
-    ) -> None:
-        self.apply([CallStart(session_id, template_id, question_count, metadata, handover)], now)
-
-    def record_answer(self, answer: AnswerRecord, now: float) -> None:
-        self.apply([answer], now)
-
-    def finish_call(
-        self,
-        session_id: str,
-        status: str,
-        call_duration_seconds: float | None,
-        now: float,
-        *,
-        outcome: str | None = None,
-        outcome_detail: Mapping[str, Any] | None = None,
-        deliveries: Sequence[str] = ("results",),
-    ) -> bool:
-        """Set the final status and queue the deliveries; False if nothing was queued (the
-        call had already finished, is not handed over, or ``deliveries`` is empty)."""
-        finish = CallFinish(
-            session_id, status, call_duration_seconds, outcome, outcome_detail, tuple(deliveries)
-        )
-        return bool(self.apply([finish], now))
 
     def recover_interrupted(
         self,

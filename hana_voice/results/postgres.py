@@ -24,7 +24,7 @@ and a row whose holder died is taken again once its lease has run out.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, TypeVar
 
 import psycopg
@@ -45,6 +45,7 @@ from hana_voice.results.tables import (
     AnswerRecord,
     CallFinish,
     CallStart,
+    CallWrites,
     Write,
     check_finish,
     outbox_key,
@@ -66,7 +67,7 @@ def _describe(exc: Exception) -> str:
     return f"PostgreSQL failed ({type(exc).__name__})"
 
 
-class PostgresDatabase:
+class PostgresDatabase(CallWrites):
     """The synchronous core on PostgreSQL: calls, answers, outbox and replicas."""
 
     backend = "postgresql"
@@ -173,36 +174,6 @@ class PostgresDatabase:
             return queued
 
         return self._run("write call results", body)
-
-    def start_call(
-        self,
-        session_id: str,
-        template_id: str,
-        question_count: int,
-        metadata: Mapping[str, Any],
-        now: float,
-        handover: bool = True,
-    ) -> None:
-        self.apply([CallStart(session_id, template_id, question_count, metadata, handover)], now)
-
-    def record_answer(self, answer: AnswerRecord, now: float) -> None:
-        self.apply([answer], now)
-
-    def finish_call(
-        self,
-        session_id: str,
-        status: str,
-        call_duration_seconds: float | None,
-        now: float,
-        *,
-        outcome: str | None = None,
-        outcome_detail: Mapping[str, Any] | None = None,
-        deliveries: Sequence[str] = ("results",),
-    ) -> bool:
-        finish = CallFinish(
-            session_id, status, call_duration_seconds, outcome, outcome_detail, tuple(deliveries)
-        )
-        return bool(self.apply([finish], now))
 
     def recover_interrupted(
         self,

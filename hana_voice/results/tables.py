@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -248,3 +248,42 @@ def read_call(conn: sqlite3.Connection, session_id: str) -> dict[str, Any] | Non
         (session_id,),
     ).fetchall()
     return shape_call(dict(call), [dict(row) for row in answers], [dict(row) for row in outbox])
+
+
+class CallWrites:
+    """The one-write shortcuts both backends (SQLite, PostgreSQL) offer over ``apply``."""
+
+    def apply(self, writes: Sequence[Write], now: float) -> list[str]:
+        raise NotImplementedError
+
+    def start_call(
+        self,
+        session_id: str,
+        template_id: str,
+        question_count: int,
+        metadata: Mapping[str, Any],
+        now: float,
+        handover: bool = True,
+    ) -> None:
+        self.apply([CallStart(session_id, template_id, question_count, metadata, handover)], now)
+
+    def record_answer(self, answer: AnswerRecord, now: float) -> None:
+        self.apply([answer], now)
+
+    def finish_call(
+        self,
+        session_id: str,
+        status: str,
+        call_duration_seconds: float | None,
+        now: float,
+        *,
+        outcome: str | None = None,
+        outcome_detail: Mapping[str, Any] | None = None,
+        deliveries: Sequence[str] = ("results",),
+    ) -> bool:
+        """Set the final status and queue the deliveries; False if nothing was queued (the
+        call had already finished, is not handed over, or ``deliveries`` is empty)."""
+        finish = CallFinish(
+            session_id, status, call_duration_seconds, outcome, outcome_detail, tuple(deliveries)
+        )
+        return bool(self.apply([finish], now))

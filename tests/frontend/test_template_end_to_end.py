@@ -16,11 +16,12 @@ from tests.calls.fakes import fake_loaders
 from tests.calls.helpers import no_sessions_left
 from tests.conftest import SECRET
 from tests.frontend.conftest import (
+    CALL_CONTEXT,
     CALL_SESSION_ID,
     CAMPAIGN_ID,
     HOSPITAL_ID,
-    JWT_SECRET,
     PATIENT_ID,
+    front_end_settings,
 )
 from tests.frontend.database import SEEDED_TEMPLATE_ID
 from tests.frontend.receiver import FrontEnd
@@ -28,25 +29,10 @@ from tests.telephony.peers import MaqsamPeer, Peer, TwilioPeer, keypad_caller, o
 from tests.telephony.support import MAQSAM_AUTH, TELEPHONY_TOKEN, telephony_server
 from tests.wsclient import connect
 
-CONTEXT = {
-    "template_id": SEEDED_TEMPLATE_ID,
-    "patient_id": PATIENT_ID,
-    "hospital_id": HOSPITAL_ID,
-    "campaign_id": CAMPAIGN_ID,
-    "call_session_id": CALL_SESSION_ID,
-}
 #: Consent, q1 yes, q2 rating 4, q3 no, by keypad.
 KEYS = {"greeting": "1", "q1": "1", "q2": "4", "q3": "2"}
 #: As the front end stores them: its own words, in order.
 ROW_ANSWERS = [("q1", "نعم"), ("q2", "4"), ("q3", "لا")]
-
-
-def _changes(front_end: FrontEnd) -> dict[str, Any]:
-    return {
-        "templates_database_url": front_end.database_url,
-        "nextjs_api_url": front_end.url,
-        "jwt_secret": JWT_SECRET,
-    }
 
 
 async def _stored_and_billed(front_end: FrontEnd) -> dict[str, Any]:
@@ -71,13 +57,14 @@ async def test_browser_call_on_the_seeded_template_is_stored_and_billed(
     settings: Settings, tmp_path: Path, front_end: FrontEnd
 ) -> None:
     loaders, _, _ = fake_loaders()
-    async with telephony_server(settings, tmp_path, loaders, **_changes(front_end)) as server:
+    changes = front_end_settings(front_end)
+    async with telephony_server(settings, tmp_path, loaders, **changes) as server:
         with trio.fail_after(60):
             async with connect(
                 server.ws_url + "/ws/secure/healthcare", [("Authorization", f"Bearer {SECRET}")]
             ) as client:
                 await client.until("ready")
-                await client.send_json({"type": "start", "context": CONTEXT})
+                await client.send_json({"type": "start", "context": CALL_CONTEXT})
                 for key in KEYS.values():
                     await client.until("audio.end", timeout=15)
                     await client.send_json({"type": "dtmf", "digit": key})
@@ -112,10 +99,11 @@ async def test_phone_call_on_the_seeded_template_is_stored_and_billed(
     ids: dict[str, str],
 ) -> None:
     loaders, _, _ = fake_loaders()
-    async with telephony_server(settings, tmp_path, loaders, **_changes(front_end)) as server:
+    changes = front_end_settings(front_end)
+    async with telephony_server(settings, tmp_path, loaders, **changes) as server:
         with trio.fail_after(60):
             async with open_peer(peer_type, server.ws_url + path, headers) as peer:
-                await peer.setup(CONTEXT, **ids)
+                await peer.setup(CALL_CONTEXT, **ids)
                 peer.nursery.start_soon(peer.stream_line)
                 await keypad_caller(peer, KEYS)
                 await peer.closed.wait()

@@ -6,7 +6,6 @@ in test_template_end_to_end.py."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 import trio
@@ -16,34 +15,13 @@ from hana_voice.results.handover import SUBMIT_PATH
 from hana_voice.settings import Settings
 from tests.calls.fakes import fake_loaders
 from tests.frontend.conftest import (
+    CALL_CONTEXT,
     CALL_SESSION_ID,
-    CAMPAIGN_ID,
-    HOSPITAL_ID,
-    JWT_SECRET,
-    PATIENT_ID,
+    front_end_settings,
 )
-from tests.frontend.database import SEEDED_TEMPLATE_ID
 from tests.frontend.receiver import Arrival, FrontEnd
 from tests.telephony.peers import MaqsamPeer, keypad_caller, open_peer, prompt_name
 from tests.telephony.support import MAQSAM_AUTH, MAQSAM_PATH, telephony_server
-
-#: The call's context as the front end would pass it: the template and its own ids.
-CONTEXT = {
-    "template_id": SEEDED_TEMPLATE_ID,
-    "patient_id": PATIENT_ID,
-    "hospital_id": HOSPITAL_ID,
-    "campaign_id": CAMPAIGN_ID,
-    "call_session_id": CALL_SESSION_ID,
-}
-
-
-def server_settings(front_end: FrontEnd) -> dict[str, Any]:
-    return {
-        "templates_database_url": front_end.database_url,
-        "templates_timeout": 2.0,
-        "nextjs_api_url": front_end.url,
-        "jwt_secret": JWT_SECRET,
-    }
 
 
 async def handed_over(front_end: FrontEnd) -> tuple[Arrival, Arrival]:
@@ -58,10 +36,11 @@ async def test_a_refused_call_is_stored_empty_and_posted_as_answered(
     """A call that ends before the questionnaire (consent refused) is still posted, as
     ``answered``: the line was used, so the front end bills it when it lasted."""
     loaders, _, _ = fake_loaders()
-    async with telephony_server(settings, tmp_path, loaders, **server_settings(front_end)) as srv:
+    changes = front_end_settings(front_end)
+    async with telephony_server(settings, tmp_path, loaders, **changes) as srv:
         with trio.fail_after(60):
             async with open_peer(MaqsamPeer, srv.ws_url + MAQSAM_PATH, MAQSAM_AUTH) as peer:
-                await peer.setup(CONTEXT, call_id="mq-refused")
+                await peer.setup(CALL_CONTEXT, call_id="mq-refused")
                 peer.nursery.start_soon(peer.stream_line)
                 await keypad_caller(peer, {"greeting": "2"})
                 await peer.closed.wait()
@@ -80,10 +59,11 @@ async def test_a_caller_who_hangs_up_is_stored_with_what_was_answered_and_billed
     """Unanswered questions are left out (the route refuses an empty response); the call is
     posted as ``answered`` and billed."""
     loaders, _, _ = fake_loaders()
-    async with telephony_server(settings, tmp_path, loaders, **server_settings(front_end)) as srv:
+    changes = front_end_settings(front_end)
+    async with telephony_server(settings, tmp_path, loaders, **changes) as srv:
         with trio.fail_after(60):
             async with open_peer(MaqsamPeer, srv.ws_url + MAQSAM_PATH, MAQSAM_AUTH) as peer:
-                await peer.setup(CONTEXT, call_id="mq-hangup")
+                await peer.setup(CALL_CONTEXT, call_id="mq-hangup")
                 peer.nursery.start_soon(peer.stream_line)
                 async for label in peer.heard:
                     if prompt_name(label) == "q2":
