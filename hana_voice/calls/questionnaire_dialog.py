@@ -65,6 +65,7 @@ from hana_voice.questionnaire.outcomes import status_of
 from hana_voice.results.billing import deliveries_for
 from hana_voice.results.handover import response_for
 from hana_voice.results.store import ResultStore
+from hana_voice.results.tables import DELIVERIES_KEY
 from hana_voice.telephony.control import control_bound
 
 log = logging.getLogger(__name__)
@@ -306,6 +307,10 @@ class QuestionnaireRun:
         metadata["call_context"] = context
         metadata["channel"] = self.call.kind
         metadata["auth"] = principal.method
+        # Kept with the call, so that recovery after a crash queues the same deliveries.
+        metadata[DELIVERIES_KEY] = list(
+            deliveries_for(metadata, self.call.services.settings.billing_status_enabled)
+        )
         self.metadata = metadata
         await self._stored(
             "call.start_not_stored",

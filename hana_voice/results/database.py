@@ -36,13 +36,13 @@ from hana_voice.results.tables import (
     MAX_ERROR_CHARS,
     ORPHANS_WHERE,
     AnswerRecord,
-    CallFinish,
     CallStart,
     CallWrites,
     Write,
     finish,
     insert_call,
     read_call,
+    recovered_finish,
     upsert_answer,
 )
 
@@ -229,16 +229,18 @@ class ResultDatabase(CallWrites):
 
         def body(conn: sqlite3.Connection) -> list[str]:
             if alive_since is None:
-                rows = conn.execute("SELECT session_id FROM calls WHERE status = ?", (IN_PROGRESS,))
+                rows = conn.execute(
+                    "SELECT session_id, metadata FROM calls WHERE status = ?", (IN_PROGRESS,)
+                )
             else:
                 rows = conn.execute(
-                    f"SELECT session_id FROM calls WHERE {ORPHANS_WHERE}",
+                    f"SELECT session_id, metadata FROM calls WHERE {ORPHANS_WHERE}",
                     (replica_id, restarted, replica_id, alive_since),
                 )
-            session_ids = [str(row[0]) for row in rows]
+            found = [(str(row[0]), row[1]) for row in rows]
             queued = []
-            for session_id in session_ids:
-                if finish(conn, CallFinish(session_id, "incomplete", None), now):
+            for session_id, metadata in found:
+                if finish(conn, recovered_finish(session_id, metadata), now):
                     queued.append(session_id)
             return queued
 

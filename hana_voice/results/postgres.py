@@ -49,6 +49,7 @@ from hana_voice.results.tables import (
     Write,
     check_finish,
     outbox_key,
+    recovered_finish,
     shape_call,
 )
 
@@ -189,19 +190,19 @@ class PostgresDatabase(CallWrites):
         def body(conn: Conn) -> list[str]:
             if alive_since is None:
                 rows = conn.execute(
-                    "SELECT session_id FROM calls WHERE status = 'in_progress'"
+                    "SELECT session_id, metadata FROM calls WHERE status = 'in_progress'"
                     " FOR UPDATE SKIP LOCKED"
                 )
             else:
                 where = ORPHANS_WHERE.replace("?", "%s")
                 rows = conn.execute(
-                    f"SELECT session_id FROM calls WHERE {where} FOR UPDATE SKIP LOCKED",
+                    f"SELECT session_id, metadata FROM calls WHERE {where} FOR UPDATE SKIP LOCKED",
                     (replica_id, restarted, replica_id, alive_since),
                 )
             queued = []
             for row in rows.fetchall():
                 session_id = str(row["session_id"])
-                if _finish(conn, CallFinish(session_id, "incomplete", None), now):
+                if _finish(conn, recovered_finish(session_id, row["metadata"]), now):
                     queued.append(session_id)
             return queued
 

@@ -84,6 +84,26 @@ class CallFinish:
 
 Write = CallStart | AnswerRecord | CallFinish
 
+#: The metadata key under which a call records, at its start, which deliveries it asked for
+#: (results, billing): a call finished by recovery after its process died queues the same.
+DELIVERIES_KEY = "deliveries"
+
+
+def recovered_finish(session_id: str, metadata: Mapping[str, Any] | str | None) -> CallFinish:
+    """How a call left in progress by a dead process is finished: ``incomplete``, outcome
+    ``failed`` (technical), queued for the deliveries it asked for when it started."""
+    data = json.loads(metadata) if isinstance(metadata, str) else metadata
+    asked = data.get(DELIVERIES_KEY) if isinstance(data, Mapping) else None
+    kinds = tuple(k for k in asked if isinstance(k, str)) if isinstance(asked, list) else ()
+    return CallFinish(
+        session_id,
+        "incomplete",
+        None,
+        outcome="failed",
+        outcome_detail={"reason": "process_lost"},
+        deliveries=kinds or ("results",),
+    )
+
 
 def outbox_key(session_id: str, kind: str) -> str:
     """The idempotency key of one delivery; the results hand-over keeps 1.0's key."""

@@ -51,6 +51,25 @@ async def test_dropped_call_keeps_its_answers_and_is_queued_after_restart(
     assert backlog["pending"] == 1
 
 
+async def test_a_dropped_call_is_recovered_with_the_deliveries_it_asked_for(
+    backends: Backends,
+) -> None:
+    """A call that asked for its billing post at the start still gets it after a crash."""
+    asked = {**METADATA, "call_session_id": "call-1", "deliveries": ["results", "call_status"]}
+    with trio.fail_after(10):
+        async with backends.open() as store:
+            await store.start_call("billed", "tpl", 2, asked)
+            await _answer(store, "billed", 1)
+            # The process dies here: no finish_call.
+        async with backends.open() as store:
+            call = await store.get_call("billed")
+            backlog = await store.backlog()
+    assert call is not None
+    assert (call["status"], call["outcome"]) == ("incomplete", "failed")
+    assert call["outcome_detail"] == {"reason": "process_lost"}
+    assert backlog["pending"] == 2  # the results and the call-status post
+
+
 async def test_phone_numbers_are_not_stored(backends: Backends) -> None:
     with trio.fail_after(10):
         async with backends.open() as store:
