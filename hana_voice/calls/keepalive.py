@@ -30,6 +30,8 @@ KEEPALIVE_PATHS = frozenset({"/ws/echo", "/ws/tts"})
 PING_TIMEOUT_CODE = 1011
 PING_TIMEOUT_REASON = "keep-alive ping timeout"
 _ATTRIBUTE = "hana_ping_paths"
+#: How soon the ping task notices that its connection closed (seconds).
+_STEP = 0.5
 
 
 def keepalive_enabled(settings: Settings, path: str) -> bool:
@@ -82,7 +84,11 @@ def _patch_ws_stream() -> None:
         while not self.closed:
             sent_at = time.monotonic()
             await self._send_wsproto_event(Ping(payload=b"hana"))
-            await self.context.sleep(interval)
+            # In short steps: the connection's task group waits for this task when the peer
+            # goes, so one long sleep would hold a closed connection (and shutdown) for up to
+            # a whole interval.
+            while not self.closed and time.monotonic() - sent_at < interval:
+                await self.context.sleep(min(_STEP, interval - (time.monotonic() - sent_at)))
             if self.closed:
                 return
             if last_pong[0] < sent_at:
