@@ -5,6 +5,7 @@ Kept in one list so ``create_app`` stays small and each feature owns its routes 
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -15,78 +16,28 @@ if TYPE_CHECKING:
 
 Plugin = Callable[["QuartTrio", "Services"], Any]
 
-PLUGINS: list[Plugin] = []
-
-
-def _calls(app: QuartTrio, services: Services) -> None:
-    from hana_voice.calls.endpoints import register
-
-    register(app, services)
-
-
-PLUGINS.append(_calls)
-
-
-def _wiring(app: QuartTrio, services: Services) -> None:
-    from hana_voice.wiring import install
-
-    install(app, services)
-
-
-PLUGINS.insert(0, _wiring)
-
-
-def _metrics(app: QuartTrio, services: Services) -> None:
-    from hana_voice.metrics import install
-
-    install(app, services)
-
-
-PLUGINS.append(_metrics)
-
-
-def _telephony(app: QuartTrio, services: Services) -> None:
-    from hana_voice.telephony.setup import install
-
-    install(app, services)
-
-
-PLUGINS.append(_telephony)
-
-
-def _demo(app: QuartTrio, services: Services) -> None:
-    from hana_voice.demo import install
-
-    install(app, services)
-
-
-PLUGINS.append(_demo)
-
-
-def _pacing(app: QuartTrio, services: Services) -> None:
+# (module, entry point) in start-up order. Imported lazily, when the plugin runs, so that
+# importing this list pulls in no feature (and none of their heavy dependencies).
+_FEATURES: tuple[tuple[str, str], ...] = (
+    ("hana_voice.wiring", "install"),
+    ("hana_voice.calls.endpoints", "register"),
+    ("hana_voice.metrics", "install"),
+    ("hana_voice.telephony.setup", "install"),
+    ("hana_voice.demo", "install"),
     # Media plane (issue 16): one pacing clock for every call's reply audio.
-    from hana_voice.calls.pacing import install
-
-    install(app, services)
-
-
-PLUGINS.append(_pacing)
-
-
-def _models(app: QuartTrio, services: Services) -> None:
-    from hana_voice.models.auto import install
-
-    install(app, services)
-
-
-PLUGINS.append(_models)
-
-
-def _frontend(app: QuartTrio, services: Services) -> None:
+    ("hana_voice.calls.pacing", "install"),
+    ("hana_voice.models.auto", "install"),
     # The front end's templates, CORS and dashboard fields (issue 10).
-    from hana_voice.frontend import install
+    ("hana_voice.frontend", "install"),
+)
 
-    install(app, services)
+
+def _plugin(module: str, entry: str) -> Plugin:
+    def plugin(app: QuartTrio, services: Services) -> Any:
+        return getattr(importlib.import_module(module), entry)(app, services)
+
+    plugin.__name__ = plugin.__qualname__ = f"{module}.{entry}"
+    return plugin
 
 
-PLUGINS.append(_frontend)
+PLUGINS: list[Plugin] = [_plugin(module, entry) for module, entry in _FEATURES]

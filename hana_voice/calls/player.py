@@ -116,15 +116,7 @@ class Player:
         prepared = self.call.prepared_audio
         # A personal prompt synthesised while the call was set up (issue 14): memory only.
         personal = None if prepared is None else await prepared.take(utterance.text)
-        if personal is not None:
-            chunker = _Chunker(tts.sample_rate, out_rate)
-            for piece in iter_chunks(personal, tts.sample_rate, CHUNK_MS):
-                for chunk in chunker.push(piece):
-                    await pacer.send(chunk)
-            for chunk in chunker.flush():
-                await pacer.send(chunk)
-            return
-        if utterance.cacheable and cache is not None:
+        if personal is None and utterance.cacheable and cache is not None:
             pcm = await cache.get_or_synthesize(tts, services.runner, utterance.text)
             rates: RateCache = services.extras.setdefault("prompt_rates", RateCache())
             pcm = rates.at_rate(cache.key_for(tts, utterance.text), pcm, tts.sample_rate, out_rate)
@@ -132,10 +124,15 @@ class Player:
                 await pacer.send(chunk)
             return
         chunker = _Chunker(tts.sample_rate, out_rate)
-        async with synthesize_stream(tts, services.runner, utterance.text) as stream:
-            async for piece in stream:
+        if personal is not None:
+            for piece in iter_chunks(personal, tts.sample_rate, CHUNK_MS):
                 for chunk in chunker.push(piece):
                     await pacer.send(chunk)
+        else:
+            async with synthesize_stream(tts, services.runner, utterance.text) as stream:
+                async for piece in stream:
+                    for chunk in chunker.push(piece):
+                        await pacer.send(chunk)
         for chunk in chunker.flush():
             await pacer.send(chunk)
 

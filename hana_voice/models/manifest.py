@@ -61,30 +61,35 @@ class ModelSpec:
 # Vosk loads a model in either layout: v2 keeps the acoustic model in am/, v1 at the top.
 _VOSK_REQUIRED = (("am/final.mdl", "final.mdl"), ("conf/mfcc.conf", "mfcc.conf"))
 
-VOSK_AR_LINTO = ModelSpec(
-    name="vosk-model-ar-0.22-linto-1.1.0",
-    kind="stt",
-    base_url=VOSK_BASE,
-    files=(RemoteFile("vosk-model-ar-0.22-linto-1.1.0.zip", "1.3 GB"),),
-    target="vosk-model-ar-0.22-linto-1.1.0",
-    archive=True,
-    required=_VOSK_REQUIRED,
-    licence="Apache-2.0",
-    description="Vosk Arabic (LINTO 1.1.0), the deployment guide's model",
+
+def _vosk(name: str, size: str, description: str, max_unpacked_bytes: int) -> ModelSpec:
+    """A Vosk model: one zip named for the model, unpacked into a folder of the same name."""
+    return ModelSpec(
+        name=name,
+        kind="stt",
+        base_url=VOSK_BASE,
+        files=(RemoteFile(f"{name}.zip", size),),
+        target=name,
+        archive=True,
+        required=_VOSK_REQUIRED,
+        licence="Apache-2.0",
+        description=description,
+        max_unpacked_bytes=max_unpacked_bytes,
+    )
+
+
+VOSK_AR_LINTO = _vosk(
+    "vosk-model-ar-0.22-linto-1.1.0",
+    "1.3 GB",
+    "Vosk Arabic (LINTO 1.1.0), the deployment guide's model",
     # A 1.3 GB zip of Kaldi graphs, which compress little: a generous ceiling, not a pin.
     max_unpacked_bytes=6 * GIB,
 )
 
-VOSK_AR_MGB2 = ModelSpec(
-    name="vosk-model-ar-mgb2-0.4",
-    kind="stt",
-    base_url=VOSK_BASE,
-    files=(RemoteFile("vosk-model-ar-mgb2-0.4.zip", "318 MB"),),
-    target="vosk-model-ar-mgb2-0.4",
-    archive=True,
-    required=_VOSK_REQUIRED,
-    licence="Apache-2.0",
-    description="Vosk Arabic (MGB-2), smaller alternative; WER 16.4 on MGB-2 dev",
+VOSK_AR_MGB2 = _vosk(
+    "vosk-model-ar-mgb2-0.4",
+    "318 MB",
+    "Vosk Arabic (MGB-2), smaller alternative; WER 16.4 on MGB-2 dev",
     max_unpacked_bytes=2 * GIB,
 )
 

@@ -33,8 +33,8 @@ from hana_voice.results.migrations import SCHEMA_VERSION, SQLITE_MIGRATIONS, too
 from hana_voice.results.tables import (
     DELIVERY_STATES,
     IN_PROGRESS,
-    MAX_ERROR_CHARS,
     ORPHANS_WHERE,
+    SETTLE_SQL,
     AnswerRecord,
     CallStart,
     CallWrites,
@@ -43,6 +43,7 @@ from hana_voice.results.tables import (
     insert_call,
     read_call,
     recovered_finish,
+    settle_params,
     upsert_answer,
 )
 
@@ -310,28 +311,12 @@ class ResultDatabase(CallWrites):
         ``state="failed"`` with ``status_code=None`` fails a claimed row at once, without an
         HTTP attempt (a pre-check); ``error`` is kept up to MAX_ERROR_CHARS characters.
         """
-        kept_error = None if error is None else error[:MAX_ERROR_CHARS]
+        params = settle_params(
+            claim.session_id, claim.kind, worker_id, now, state, status_code, error, next_attempt_at
+        )
 
         def body(conn: sqlite3.Connection) -> bool:
-            cursor = conn.execute(
-                "UPDATE outbox SET state = ?, last_status = ?, last_error = ?,"
-                " next_attempt_at = COALESCE(?, next_attempt_at),"
-                " settled_at = CASE WHEN ? = 'pending' THEN NULL ELSE ? END,"
-                " claimed_by = NULL, claim_expires_at = NULL"
-                " WHERE session_id = ? AND kind = ? AND state = 'delivering' AND claimed_by = ?",
-                (
-                    state,
-                    status_code,
-                    kept_error,
-                    next_attempt_at,
-                    state,
-                    now,
-                    claim.session_id,
-                    claim.kind,
-                    worker_id,
-                ),
-            )
-            return cursor.rowcount == 1
+            return conn.execute(SETTLE_SQL, params).rowcount == 1
 
         return self._run("record a delivery", body, write=True)
 

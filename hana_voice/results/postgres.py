@@ -38,18 +38,24 @@ from hana_voice.results.database import Claim
 from hana_voice.results.handover import strip_phone_numbers
 from hana_voice.results.migrations import POSTGRES_MIGRATIONS, POSTGRES_SCHEMA_VERSION, too_new
 from hana_voice.results.tables import (
+    CALL_ANSWERS_SQL,
+    CALL_DELIVERIES_SQL,
     DELIVERY_STATES,
     IN_PROGRESS,
-    MAX_ERROR_CHARS,
     ORPHANS_WHERE,
+    QUEUE_DELIVERY_SQL,
+    SETTLE_SQL,
+    UPSERT_ANSWER_SQL,
     AnswerRecord,
     CallFinish,
     CallStart,
     CallWrites,
     Write,
+    answer_params,
     check_finish,
-    outbox_key,
+    queue_params,
     recovered_finish,
+    settle_params,
     shape_call,
 )
 
@@ -57,7 +63,10 @@ T = TypeVar("T")
 
 Conn = psycopg.Connection[dict[str, Any]]
 
-_DELIVERY_COLUMNS = "kind, state, attempts, last_status, last_error, next_attempt_at, settled_at"
+
+def _pg(query: str) -> str:
+    """A query shared with SQLite (tables.py), its ``?`` placeholders made ``%s``."""
+    return query.replace("?", "%s")
 
 
 def _describe(exc: Exception) -> str:
@@ -194,7 +203,7 @@ class PostgresDatabase(CallWrites):
                     " FOR UPDATE SKIP LOCKED"
                 )
             else:
-                where = ORPHANS_WHERE.replace("?", "%s")
+                where = _pg(ORPHANS_WHERE)
                 rows = conn.execute(
                     f"SELECT session_id, metadata FROM calls WHERE {where} FOR UPDATE SKIP LOCKED",
                     (replica_id, restarted, replica_id, alive_since),
@@ -271,29 +280,12 @@ class PostgresDatabase(CallWrites):
         error: str | None = None,
         next_attempt_at: float | None = None,
     ) -> bool:
-        kept_error = None if error is None else error[:MAX_ERROR_CHARS]
+        params = settle_params(
+            claim.session_id, claim.kind, worker_id, now, state, status_code, error, next_attempt_at
+        )
 
         def body(conn: Conn) -> bool:
-            cursor = conn.execute(
-                "UPDATE outbox SET state = %s, last_status = %s, last_error = %s,"
-                " next_attempt_at = COALESCE(%s, next_attempt_at),"
-                " settled_at = CASE WHEN %s = 'pending' THEN NULL ELSE %s END,"
-                " claimed_by = NULL, claim_expires_at = NULL"
-                " WHERE session_id = %s AND kind = %s AND state = 'delivering'"
-                " AND claimed_by = %s",
-                (
-                    state,
-                    status_code,
-                    kept_error,
-                    next_attempt_at,
-                    state,
-                    now,
-                    claim.session_id,
-                    claim.kind,
-                    worker_id,
-                ),
-            )
-            return cursor.rowcount == 1
+            return conn.execute(_pg(SETTLE_SQL), params).rowcount == 1
 
         return self._run("record a delivery", body)
 
@@ -364,25 +356,7 @@ def _upsert_answer(conn: Conn, answer: AnswerRecord, now: float) -> None:
     exists = conn.execute("SELECT 1 FROM calls WHERE session_id = %s", (answer.session_id,))
     if exists.fetchone() is None:
         raise ValueError(f"call {answer.session_id} was never started")
-    conn.execute(
-        "INSERT INTO answers (session_id, question_id, question_order, response, confidence,"
-        " response_time_seconds, status, recorded_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
-        " ON CONFLICT (session_id, question_id) DO UPDATE SET"
-        " question_order = excluded.question_order, response = excluded.response,"
-        " confidence = excluded.confidence,"
-        " response_time_seconds = excluded.response_time_seconds,"
-        " status = excluded.status, recorded_at = excluded.recorded_at",
-        (
-            answer.session_id,
-            answer.question_id,
-            answer.question_order,
-            answer.response,
-            answer.confidence,
-            answer.response_time_seconds,
-            answer.status,
-            now,
-        ),
-    )
+    conn.execute(_pg(UPSERT_ANSWER_SQL), answer_params(answer, now))
 
 
 def _finish(conn: Conn, finish: CallFinish, now: float) -> bool:
@@ -412,12 +386,7 @@ def _finish(conn: Conn, finish: CallFinish, now: float) -> bool:
     if not row["handover"]:
         return False
     for kind in dict.fromkeys(finish.deliveries):
-        conn.execute(
-            "INSERT INTO outbox (session_id, kind, idempotency_key, state, created_at,"
-            " next_attempt_at) VALUES (%s, %s, %s, 'pending', %s, %s)"
-            " ON CONFLICT (session_id, kind) DO NOTHING",
-            (finish.session_id, kind, outbox_key(finish.session_id, kind), now, now),
-        )
+        conn.execute(_pg(QUEUE_DELIVERY_SQL), queue_params(finish.session_id, kind, now))
     return bool(finish.deliveries)
 
 
@@ -425,14 +394,6 @@ def _read_call(conn: Conn, session_id: str) -> dict[str, Any] | None:
     call = conn.execute("SELECT * FROM calls WHERE session_id = %s", (session_id,)).fetchone()
     if call is None:
         return None
-    answers = conn.execute(
-        "SELECT question_id, question_order, response, confidence, response_time_seconds,"
-        " status, recorded_at FROM answers WHERE session_id = %s ORDER BY question_order,"
-        " recorded_at",
-        (session_id,),
-    ).fetchall()
-    outbox = conn.execute(
-        f"SELECT {_DELIVERY_COLUMNS} FROM outbox WHERE session_id = %s ORDER BY kind",
-        (session_id,),
-    ).fetchall()
+    answers = conn.execute(_pg(CALL_ANSWERS_SQL), (session_id,)).fetchall()
+    outbox = conn.execute(_pg(CALL_DELIVERIES_SQL), (session_id,)).fetchall()
     return shape_call(call, answers, outbox)

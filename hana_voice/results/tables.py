@@ -105,6 +105,18 @@ def recovered_finish(session_id: str, metadata: Mapping[str, Any] | str | None) 
     )
 
 
+#: Queue one delivery of a finished call (PostgreSQL swaps ``?`` for ``%s``).
+QUEUE_DELIVERY_SQL = (
+    "INSERT INTO outbox (session_id, kind, idempotency_key, state, created_at,"
+    " next_attempt_at) VALUES (?, ?, ?, 'pending', ?, ?)"
+    " ON CONFLICT (session_id, kind) DO NOTHING"
+)
+
+
+def queue_params(session_id: str, kind: str, now: float) -> tuple[Any, ...]:
+    return (session_id, kind, outbox_key(session_id, kind), now, now)
+
+
 def outbox_key(session_id: str, kind: str) -> str:
     """The idempotency key of one delivery; the results hand-over keeps 1.0's key."""
     key = idempotency_key(session_id)
@@ -124,6 +136,65 @@ def check_finish(finish: CallFinish) -> None:
             json.dumps(finish.outcome_detail)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"outcome_detail is not JSON: {exc}") from None
+
+
+#: Shared by SQLite and PostgreSQL (which swaps ``?`` for ``%s``); params: answer_params.
+UPSERT_ANSWER_SQL = (
+    "INSERT INTO answers (session_id, question_id, question_order, response, confidence,"
+    " response_time_seconds, status, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (session_id, question_id) DO UPDATE SET"
+    " question_order = excluded.question_order, response = excluded.response,"
+    " confidence = excluded.confidence,"
+    " response_time_seconds = excluded.response_time_seconds,"
+    " status = excluded.status, recorded_at = excluded.recorded_at"
+)
+
+
+def answer_params(answer: AnswerRecord, now: float) -> tuple[Any, ...]:
+    return (
+        answer.session_id,
+        answer.question_id,
+        answer.question_order,
+        answer.response,
+        answer.confidence,
+        answer.response_time_seconds,
+        answer.status,
+        now,
+    )
+
+
+#: Shared by SQLite and PostgreSQL (which swaps ``?`` for ``%s``); params: settle_params.
+SETTLE_SQL = (
+    "UPDATE outbox SET state = ?, last_status = ?, last_error = ?,"
+    " next_attempt_at = COALESCE(?, next_attempt_at),"
+    " settled_at = CASE WHEN ? = 'pending' THEN NULL ELSE ? END,"
+    " claimed_by = NULL, claim_expires_at = NULL"
+    " WHERE session_id = ? AND kind = ? AND state = 'delivering' AND claimed_by = ?"
+)
+
+
+def settle_params(
+    session_id: str,
+    kind: str,
+    worker_id: str,
+    now: float,
+    state: str,
+    status_code: int | None,
+    error: str | None,
+    next_attempt_at: float | None,
+) -> tuple[Any, ...]:
+    kept_error = None if error is None else error[:MAX_ERROR_CHARS]
+    return (
+        state,
+        status_code,
+        kept_error,
+        next_attempt_at,
+        state,
+        now,
+        session_id,
+        kind,
+        worker_id,
+    )
 
 
 def insert_call(conn: sqlite3.Connection, start: CallStart, now: float) -> None:
@@ -158,25 +229,7 @@ def _call_row(conn: sqlite3.Connection, session_id: str) -> sqlite3.Row:
 def upsert_answer(conn: sqlite3.Connection, answer: AnswerRecord, now: float) -> None:
     _call_row(conn, answer.session_id)
     # A question asked again (a repeat, a correction) keeps only its latest answer.
-    conn.execute(
-        "INSERT INTO answers (session_id, question_id, question_order, response, confidence,"
-        " response_time_seconds, status, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (session_id, question_id) DO UPDATE SET"
-        " question_order = excluded.question_order, response = excluded.response,"
-        " confidence = excluded.confidence,"
-        " response_time_seconds = excluded.response_time_seconds,"
-        " status = excluded.status, recorded_at = excluded.recorded_at",
-        (
-            answer.session_id,
-            answer.question_id,
-            answer.question_order,
-            answer.response,
-            answer.confidence,
-            answer.response_time_seconds,
-            answer.status,
-            now,
-        ),
-    )
+    conn.execute(UPSERT_ANSWER_SQL, answer_params(answer, now))
 
 
 def finish(conn: sqlite3.Connection, finish: CallFinish, now: float) -> bool:
@@ -203,16 +256,20 @@ def finish(conn: sqlite3.Connection, finish: CallFinish, now: float) -> bool:
     if not row["handover"]:
         return False
     for kind in dict.fromkeys(finish.deliveries):
-        conn.execute(
-            "INSERT INTO outbox (session_id, kind, idempotency_key, state, created_at,"
-            " next_attempt_at) VALUES (?, ?, ?, 'pending', ?, ?)"
-            " ON CONFLICT (session_id, kind) DO NOTHING",
-            (finish.session_id, kind, outbox_key(finish.session_id, kind), now, now),
-        )
+        conn.execute(QUEUE_DELIVERY_SQL, queue_params(finish.session_id, kind, now))
     return bool(finish.deliveries)
 
 
-_DELIVERY_COLUMNS = "kind, state, attempts, last_status, last_error, next_attempt_at, settled_at"
+#: A call's answers and delivery rows, for read_call (PostgreSQL swaps ``?`` for ``%s``).
+CALL_ANSWERS_SQL = (
+    "SELECT question_id, question_order, response, confidence, response_time_seconds,"
+    " status, recorded_at FROM answers WHERE session_id = ? ORDER BY question_order,"
+    " recorded_at"
+)
+CALL_DELIVERIES_SQL = (
+    "SELECT kind, state, attempts, last_status, last_error, next_attempt_at, settled_at"
+    " FROM outbox WHERE session_id = ? ORDER BY kind"
+)
 
 
 def shape_call(
@@ -257,16 +314,8 @@ def read_call(conn: sqlite3.Connection, session_id: str) -> dict[str, Any] | Non
     call = conn.execute("SELECT * FROM calls WHERE session_id = ?", (session_id,)).fetchone()
     if call is None:
         return None
-    answers = conn.execute(
-        "SELECT question_id, question_order, response, confidence, response_time_seconds,"
-        " status, recorded_at FROM answers WHERE session_id = ? ORDER BY question_order,"
-        " recorded_at",
-        (session_id,),
-    ).fetchall()
-    outbox = conn.execute(
-        f"SELECT {_DELIVERY_COLUMNS} FROM outbox WHERE session_id = ? ORDER BY kind",
-        (session_id,),
-    ).fetchall()
+    answers = conn.execute(CALL_ANSWERS_SQL, (session_id,)).fetchall()
+    outbox = conn.execute(CALL_DELIVERIES_SQL, (session_id,)).fetchall()
     return shape_call(dict(call), [dict(row) for row in answers], [dict(row) for row in outbox])
 
 

@@ -201,8 +201,9 @@ class FrontEnd:
                 and isinstance(answer.get("question_id"), str)
                 and answer["question_id"]
                 and _is_number(answer.get("question_order"))
+                # The route's ``!answer.response``: only the empty string is refused.
                 and isinstance(answer.get("response"), str)
-                and answer["response"].strip()
+                and answer["response"] != ""
                 and _is_number(answer.get("confidence"))
             ):
                 raise _Refused(400, "Invalid answer structure")
